@@ -1,0 +1,7 @@
+"""``python -m authdrill``: the same as the ``authdrill`` command."""
+
+import sys
+
+from authdrill.cli import main
+
+sys.exit(main())

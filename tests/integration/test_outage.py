@@ -1,0 +1,196 @@
+"""The reference stack through an auth outage: real processes, real SIGKILL."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from tests.integration.support import Stack, StackFactory, bearer
+from tests.support import TIME_UNIT, eventually
+
+
+async def _ws_round_trip(ws: object, message: dict[str, object]) -> dict[str, object]:
+    await ws.send(json.dumps(message))  # type: ignore[attr-defined]
+    reply: dict[str, object] = json.loads(await ws.recv())  # type: ignore[attr-defined]
+    return reply
+
+
+async def test_existing_sessions_keep_working_when_auth_is_killed(stack: Stack) -> None:
+    """With auth SIGKILLed, a token keeps working on /api/me, notes and the same WebSocket."""
+    session = await stack.new_session()
+    token = session["access_token"]
+    async with stack.ws(token) as ws:
+        assert await _ws_round_trip(ws, {"type": "ping", "id": "before"}) == {
+            "type": "pong",
+            "id": "before",
+        }
+        report = await stack.auth.kill()
+        assert report.port_refusing_s is not None, "auth's port still accepted connections"
+        assert not stack.auth.running
+
+        me = await stack.me(token)
+        assert me.status_code == 200
+        assert me.json()["username"] == session["username"]
+        created = await stack.http.post(
+            f"{stack.backend_url}/api/notes",
+            headers=bearer(token),
+            json={"text": "written in the outage"},
+        )
+        assert created.status_code == 201
+        listed = await stack.http.get(f"{stack.backend_url}/api/notes", headers=bearer(token))
+        assert [n["text"] for n in listed.json()["notes"]] == ["written in the outage"]
+
+        assert await _ws_round_trip(ws, {"type": "ping", "id": 42}) == {"type": "pong", "id": 42}
+        saved = await _ws_round_trip(ws, {"type": "note", "id": "n1", "text": "over the socket"})
+        assert saved["type"] == "note_saved"
+        assert saved["id"] == "n1"
+        assert isinstance(saved["note_id"], int)
+
+
+async def test_logins_fail_fast_with_503_while_auth_is_down(stack: Stack) -> None:
+    """In the outage /api/login answers 503 + Retry-After + JSON at once; the breaker opens."""
+    username = await stack.register()
+    await stack.auth.kill()
+    for attempt in range(12):
+        started = time.perf_counter()
+        response = await stack.http.post(
+            f"{stack.backend_url}/api/login",
+            json={"username": username, "password": "correct horse battery"},
+        )
+        elapsed = time.perf_counter() - started
+        assert response.status_code == 503, (
+            f"attempt {attempt}: {response.status_code} {response.text}"
+        )
+        assert int(response.headers["retry-after"]) >= 1
+        assert response.json()["error"] == "auth_unavailable"
+        assert elapsed < 1.0 * TIME_UNIT, f"attempt {attempt} took {elapsed:.3f} s: that is a hang"
+    health = await stack.health()
+    assert health["breaker"]["state"] == "open"
+    assert health["status"] == "degraded"
+    ready = await stack.http.get(f"{stack.backend_url}/health/ready")
+    assert ready.status_code == 200, "an auth outage must not take the backend out of rotation"
+
+
+async def test_auth_restart_keeps_keys_and_the_breaker_closes_by_itself(stack: Stack) -> None:
+    """Restarted auth signs with the same keys; the breaker closes with no traffic; login works."""
+    session = await stack.new_session()
+    kids_before = {
+        k["kid"]
+        for k in (await stack.http.get(f"{stack.auth_url}/.well-known/jwks.json")).json()["keys"]
+    }
+    await stack.auth.kill()
+    await eventually(
+        lambda: _login_attempt_opens_breaker(stack, session["username"]),
+        within_s=5,
+        what="breaker opens after failed logins",
+    )
+
+    await stack.auth.start()  # same spec, same port, same data directory
+    kids_after = {
+        k["kid"]
+        for k in (await stack.http.get(f"{stack.auth_url}/.well-known/jwks.json")).json()["keys"]
+    }
+    assert kids_after == kids_before
+    # auth itself still accepts a token it signed before the crash (it verifies it to log out)
+    logout = await stack.http.post(
+        f"{stack.auth_url}/logout", headers=bearer(session["access_token"])
+    )
+    assert logout.status_code == 204
+
+    async def closed() -> bool:
+        return (await stack.health())["breaker"]["state"] == "closed"
+
+    await eventually(closed, within_s=5, what="breaker closes by itself once auth is back")
+    pair = await stack.login(session["username"], via="backend")
+    assert (await stack.me(pair["access_token"])).status_code == 200
+
+
+async def _published_kids(stack: Stack) -> set[str]:
+    response = await stack.http.get(f"{stack.auth_url}/.well-known/jwks.json")
+    return {key["kid"] for key in response.json()["keys"]}
+
+
+async def _login_attempt_opens_breaker(stack: Stack, username: str) -> bool:
+    await stack.http.post(
+        f"{stack.backend_url}/api/login",
+        json={"username": username, "password": "correct horse battery"},
+    )
+    return (await stack.health())["breaker"]["state"] == "open"
+
+
+async def test_backend_restarted_during_the_outage_still_verifies(stack: Stack) -> None:
+    """A backend restarted while auth is down verifies tokens from its persisted key set."""
+    session = await stack.new_session()
+    assert (await stack.me(session["access_token"])).status_code == 200
+    await stack.auth.kill()
+    await stack.backend.restart()
+
+    me = await stack.me(session["access_token"])
+    assert me.status_code == 200, me.text
+    health = await stack.health()
+    assert health["keys"]["source"] == "disk"
+    assert health["keys"]["usable"] is True
+    login = await stack.http.post(
+        f"{stack.backend_url}/api/login",
+        json={"username": session["username"], "password": "x" * 10},
+    )
+    assert login.status_code == 503
+
+
+async def test_revocations_survive_a_backend_restart_during_the_outage(stack: Stack) -> None:
+    """A session revoked before the outage stays rejected by a backend restarted during it."""
+    session = await stack.new_session()
+    token = session["access_token"]
+    assert (await stack.me(token)).status_code == 200
+    await stack.http.post(
+        f"{stack.auth_url}/logout", json={"refresh_token": session["refresh_token"]}
+    )
+
+    async def rejected() -> bool:
+        return (await stack.me(token)).status_code == 401
+
+    await eventually(rejected, within_s=2, what="backend rejects the logged-out token")
+    await stack.auth.kill()
+    await stack.backend.restart()
+    response = await stack.me(token)
+    assert response.status_code == 401
+    assert response.json()["message"] == "revoked"
+
+
+async def test_backend_without_any_key_set_answers_503_not_401(stack_factory: StackFactory) -> None:
+    """A backend first started during the outage is ready (own DB) but answers 503, not 401."""
+    stack = await stack_factory(start_backend=False)
+    session = await stack.new_session()
+    await stack.auth.kill()
+    await stack.start_backend()  # it has never seen a key set
+    assert (await stack.http.get(f"{stack.backend_url}/health/ready")).status_code == 200
+    response = await stack.me(session["access_token"])
+    assert response.status_code == 503
+    assert response.json()["error"] == "keys_unavailable"
+    assert (await stack.health())["keys"]["usable"] is False
+
+
+@pytest.mark.parametrize("ttl", [3])
+async def test_outage_does_not_extend_a_token_past_its_expiry(
+    stack_factory: StackFactory, ttl: int
+) -> None:
+    """In an outage an expired token is still rejected: stale keys never extend its life."""
+    stack = await stack_factory(
+        auth_args=("--access-ttl", str(ttl), "--clock-leeway", "1"),
+        backend_args=("--clock-leeway", "1"),
+    )
+    session = await stack.new_session()
+    assert (await stack.me(session["access_token"])).status_code == 200
+    await stack.auth.kill()
+
+    async def expired() -> bool:
+        response = await stack.me(session["access_token"])
+        return response.status_code == 401 and response.json()["message"] == "expired"
+
+    # exp is ttl s after issue; the cache drops the token at exp, full verification allows
+    # the 1 s clock leeway: the token must be refused within ttl + leeway (+ margin).
+    await eventually(
+        expired, within_s=ttl + 2, what="token expires during the outage", interval_s=0.1
+    )
