@@ -175,28 +175,59 @@ class InvalidTokenError(AuthdrillError):
 
 
 class SessionError(AuthdrillError):
-    """A session client call failed."""
-
-
-class LoginError(SessionError):
-    """A login was refused, or could not be made.
+    """A session client call failed.
 
     Attributes:
-        status: the HTTP status, or ``None`` if no response arrived.
+        kind: what went wrong: ``refused`` (no connection), ``timeout``, ``status``
+            (an unexpected HTTP status), ``protocol`` (an answer of the wrong shape),
+            ``closed`` (the WebSocket closed), ``mismatch`` (a reply to another request),
+            ``transport`` (any other network failure).
+        status: the HTTP status or WebSocket close code seen, if any.
     """
 
-    def __init__(self, message: str, *, status: int | None = None) -> None:
+    def __init__(self, message: str, *, kind: str = "transport", status: int | None = None) -> None:
+        self.kind = kind
         self.status = status
         super().__init__(message)
 
 
-class WebSocketError(SessionError):
-    """A WebSocket could not be opened, or broke.
+class LoginError(SessionError):
+    """A login (or refresh) was refused, or could not be made.
 
     Attributes:
-        close_code: the close code, if the socket was closed with one.
+        retry_after: the ``Retry-After`` header of the answer, if any.
+        json_error: whether the answer's body was a JSON object with an ``error``.
     """
 
-    def __init__(self, message: str, *, close_code: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        kind: str = "status",
+        status: int | None = None,
+        retry_after: str | None = None,
+        json_error: bool = False,
+    ) -> None:
+        self.retry_after = retry_after
+        self.json_error = json_error
+        super().__init__(message, kind=kind, status=status)
+
+
+class WebSocketError(SessionError):
+    """A WebSocket could not be opened, broke, or answered the wrong thing.
+
+    Attributes:
+        close_code: the close code, if the socket was closed with one (also ``status``,
+            unless the handshake itself failed: then ``status`` is the HTTP status).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        kind: str = "closed",
+        close_code: int | None = None,
+        status: int | None = None,
+    ) -> None:
         self.close_code = close_code
-        super().__init__(message)
+        super().__init__(message, kind=kind, status=close_code if status is None else status)

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import psutil
 
+from authdrill.process._gone import alive, wait_gone
+
 __all__ = ["ChildRecord", "RunRecord", "default_state_dir", "reap_stale_runs"]
 
 log = logging.getLogger("authdrill.reaper")
@@ -41,8 +43,10 @@ def default_state_dir() -> Path:
 
 
 def _create_time(pid: int) -> float | None:
+    """The start time of a live (non-zombie) process ``pid``, else ``None``."""
     try:
-        return psutil.Process(pid).create_time()
+        process = psutil.Process(pid)
+        return process.create_time() if alive(process) else None
     except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
         return None
 
@@ -113,7 +117,7 @@ def _kill_child(child: ChildRecord) -> bool:
     for victim in victims:
         with contextlib.suppress(psutil.Error):
             victim.kill()
-    psutil.wait_procs(victims, timeout=5)
+    wait_gone(victims, timeout_s=5.0)
     return True
 
 

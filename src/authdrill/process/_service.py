@@ -27,6 +27,7 @@ from pathlib import Path
 import psutil
 
 from authdrill.errors import PortInUseError, ServiceError, ServiceStartError, ServiceStopError
+from authdrill.process._gone import wait_gone_async
 from authdrill.process._ports import is_listening, wait_refusing
 from authdrill.process._probes import HttpProbe, ProbeContext, ReadinessProbe
 from authdrill.process._reaper import ChildRecord, RunRecord
@@ -295,7 +296,7 @@ class ManagedService:
             with contextlib.suppress(psutil.Error):
                 stray.kill()
         await self._proc.wait()
-        psutil.wait_procs(strays, timeout=1)
+        await wait_gone_async(strays, timeout_s=1.0)
         if self._record is not None:
             self._record.remove(self.name)
 

@@ -13,6 +13,7 @@ when the body raises.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import secrets
@@ -50,7 +51,7 @@ class Supervisor:
         self.reaped: list[str] = []
 
     async def __aenter__(self) -> Self:
-        self.reaped = reap_stale_runs(self._state_dir)
+        self.reaped = await asyncio.to_thread(reap_stale_runs, self._state_dir)
         self._record = RunRecord(self._state_dir, self.run_id)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         return self

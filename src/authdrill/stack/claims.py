@@ -70,9 +70,15 @@ def _number(claims: Mapping[str, Any], name: str, *, required: bool = True) -> f
         if required:
             raise InvalidTokenError("missing_claim", f"claim {name!r} is missing")
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidTokenError("invalid_claim", f"claim {name!r} is not a number")
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        raise InvalidTokenError("invalid_claim", f"claim {name!r} is out of range") from None
+    if not math.isfinite(number):
+        raise InvalidTokenError("invalid_claim", f"claim {name!r} is not a finite number")
+    return number
 
 
 def _check_audience(claims: Mapping[str, Any], audience: str) -> None:

@@ -195,6 +195,9 @@ async def open_database(
     is_sqlite = parsed.get_backend_name() == "sqlite"
     if is_sqlite:
         db_path = Path(parsed.database or "")
+        blocker = next((p for p in (db_path.parent, *db_path.parent.parents) if p.exists()), None)
+        if blocker is not None and not blocker.is_dir():
+            raise DatabaseError(shown, f"{blocker} is a file, not a directory")
         try:
             db_path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

@@ -100,8 +100,10 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
     """
     try:
         value = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except json.JSONDecodeError as exc:
         raise Problem(400, "malformed_json", f"body is not valid JSON: {exc}") from None
+    except (ValueError, RecursionError):  # not UTF-8, an over-long integer, deep nesting
+        raise Problem(400, "malformed_json", "body is not acceptable JSON") from None
     if not isinstance(value, dict):
         raise Problem(400, "malformed_json", "body must be a JSON object")
     return value

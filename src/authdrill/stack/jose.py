@@ -98,9 +98,13 @@ def b64url_decode(segment: str) -> bytes:
     if not _SEGMENT.fullmatch(segment) or len(segment) % 4 == 1:
         raise InvalidTokenError("malformed", "segment is not unpadded base64url")
     try:
-        return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+        decoded = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
     except (binascii.Error, ValueError) as exc:
         raise InvalidTokenError("malformed", "segment is not base64url") from exc
+    # RFC 4648 §3.5: leftover low bits must be zero, so each value has one spelling
+    if b64url_encode(decoded) != segment:
+        raise InvalidTokenError("malformed", "segment is not canonical base64url")
+    return decoded
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -120,8 +124,10 @@ def loads_strict(data: bytes, what: str) -> dict[str, Any]:
     """
     try:
         value = json.loads(data, object_pairs_hook=_no_duplicates)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidTokenError("malformed", f"{what} is not JSON") from exc
+    except InvalidTokenError:
+        raise
+    except (ValueError, RecursionError) as exc:  # bad JSON/UTF-8, huge ints, deep nesting
+        raise InvalidTokenError("malformed", f"{what} is not acceptable JSON") from exc
     if not isinstance(value, dict):
         raise InvalidTokenError("malformed", f"{what} is not a JSON object")
     return value

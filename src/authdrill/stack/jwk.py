@@ -98,7 +98,7 @@ def _parse_key(jwk: Any) -> VerificationKey:
     kid, alg = jwk.get("kid"), jwk.get("alg")
     if not isinstance(kid, str) or not kid or len(kid) > 128:  # noqa: PLR2004 - kid length cap
         raise ValueError("key has no usable kid")
-    if alg not in ALLOWED_ALGORITHMS:
+    if not isinstance(alg, str) or alg not in ALLOWED_ALGORITHMS:
         raise ValueError(f"key {kid}: alg {alg!r} is not accepted")
     if jwk.get("use", "sig") != "sig":
         raise ValueError(f"key {kid}: use {jwk.get('use')!r} is not 'sig'")

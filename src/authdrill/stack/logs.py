@@ -14,14 +14,24 @@ import sys
 
 __all__ = ["RedactingFilter", "configure_logging", "redact"]
 
+_SECRET_KEY = r"(?:password|[a-z_]*token|secret)"  # noqa: S105 - a pattern of names
 _PATTERNS = (
+    # a stored password hash (PHC string), crackable offline if it leaks
+    (
+        re.compile(r"\$argon2(?:id|i|d)\$(?:v=\d+\$)?[a-z0-9=,]+\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+"),
+        "[redacted-hash]",
+    ),
     # compact JWS/JWE: base64url segments separated by dots, starting with a JSON header
     (re.compile(r"eyJ[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*){1,4}"), "[redacted-jwt]"),
     (re.compile(r"(?i)(bearer\s+)[^\s\"',;]+"), r"\1[redacted]"),
-    (
-        re.compile(r"""(?i)(["']?(?:password|[a-z_]*token)["']?\s*[:=]\s*["']?)[^"'\s,}]+"""),
-        r"\1[redacted]",
-    ),
+    # "password": "any \"quoted\" text, spaces included"   (JSON, double quotes)
+    (re.compile(rf'(?i)("{_SECRET_KEY}"\s*:\s*")(?:[^"\\]|\\.)*(")'), r"\1[redacted]\2"),
+    # 'password': '...'   (Python reprs, single quotes)
+    (re.compile(rf"(?i)('{_SECRET_KEY}'\s*:\s*')(?:[^'\\]|\\.)*(')"), r"\1[redacted]\2"),
+    # password=value   (query strings, form bodies, key=value logs)
+    (re.compile(rf"(?i)\b({_SECRET_KEY}=)[^&\s,;]+"), r"\1[redacted]"),
+    # password: value   (YAML-ish and free text)
+    (re.compile(rf"(?i)\b({_SECRET_KEY}:\s*)[^\s,;\"']+"), r"\1[redacted]"),
 )
 
 
@@ -67,3 +77,7 @@ def configure_logging(level: str, *, service: str) -> None:
     # one line per outbound request (every revocation poll) would drown everything else
     for name in ("httpx", "httpcore"):
         logging.getLogger(name).setLevel(max(root.level, logging.WARNING))
+    # database drivers log statements *with their parameters* at DEBUG: password hashes,
+    # refresh-token hashes. Never, at any level.
+    for name in ("aiosqlite", "sqlalchemy.engine", "sqlalchemy.pool", "asyncpg"):
+        logging.getLogger(name).setLevel(logging.WARNING)

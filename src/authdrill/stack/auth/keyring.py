@@ -35,6 +35,7 @@ from typing import Any
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from authdrill.errors import KeyStoreError
 from authdrill.stack.jose import VerificationKey
@@ -46,6 +47,11 @@ _MANIFEST = "keyring.json"
 _LOCK = ".lock"
 _FORMAT_VERSION = 1
 _STATES = ("next", "current", "retired")
+_KEY_TYPES: dict[str, tuple[type, ...]] = {
+    "ES256": (ec.EllipticCurvePrivateKey,),
+    "EdDSA": (ed25519.Ed25519PrivateKey,),
+    "RS256": (rsa.RSAPrivateKey,),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +110,10 @@ class Keyring:
 def _check_private(path: Path) -> None:
     if os.name == "nt":
         return
-    mode = stat.S_IMODE(path.stat().st_mode)
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError as exc:
+        raise KeyStoreError(str(path), f"cannot read: {exc.strerror}") from exc
     if mode & 0o077:
         raise KeyStoreError(str(path), f"permissions {mode:o} are too open; run chmod 600 on it")
 
@@ -196,8 +205,11 @@ def _load(directory: Path) -> Keyring:
     records = _parse_manifest(manifest)
     keys = {r.kid: _load_private(directory / f"{r.kid}.pem") for r in records}
     for r in records:
+        path = str(directory / f"{r.kid}.pem")
+        if not isinstance(keys[r.kid], _KEY_TYPES.get(r.alg, ())):
+            raise KeyStoreError(path, f"key type {type(keys[r.kid]).__name__} does not fit {r.alg}")
         if thumbprint(keys[r.kid].public_key()) != r.kid:
-            raise KeyStoreError(str(directory / f"{r.kid}.pem"), "key does not match its kid")
+            raise KeyStoreError(path, "key does not match its kid")
     return Keyring(directory=directory, records=records, private_keys=keys, mtime_ns=mtime_ns)
 
 

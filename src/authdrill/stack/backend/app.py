@@ -281,7 +281,10 @@ def _int_param(request: Request, name: str, default: int, *, upper: int) -> int:
 
 
 async def open_backend(
-    settings: BackendSettings, *, wall: Callable[[], float] = time.time
+    settings: BackendSettings,
+    *,
+    wall: Callable[[], float] = time.time,
+    service_class: type[BackendService] = BackendService,
 ) -> BackendService:
     """Open the database and load persisted state, then build the service.
 
@@ -295,14 +298,17 @@ async def open_backend(
         settings.resolved_database_url, metadata, schema_version=SCHEMA_VERSION
     )
     try:
-        return await _assemble(settings, db, wall)
+        return await _assemble(settings, db, wall, service_class)
     except BaseException:
         await db.close()
         raise
 
 
 async def _assemble(
-    settings: BackendSettings, db: Database, wall: Callable[[], float]
+    settings: BackendSettings,
+    db: Database,
+    wall: Callable[[], float],
+    service_class: type[BackendService],
 ) -> BackendService:
     cache = TokenCache(settings.token_cache_size)
     registry = SocketRegistry()
@@ -355,7 +361,7 @@ async def _assemble(
         ),
         wall=wall,
     )
-    service = BackendService(
+    service = service_class(
         settings=settings,
         db=db,
         client=client,

@@ -22,6 +22,16 @@ __all__ = ["AuthClient", "AuthUnavailable", "JwksFetch"]
 _MIN_RETRY_AFTER_S = 1
 
 
+def _json(response: httpx.Response) -> Any:
+    """The decoded body; anything undecodable is a ``ValueError`` (never a crash)."""
+    try:
+        return response.json()
+    except (ValueError, RecursionError) as exc:
+        raise ValueError(
+            f"auth answered a body that is not acceptable JSON ({type(exc).__name__})"
+        ) from exc
+
+
 class AuthUnavailable(Exception):  # noqa: N818 - an outcome, mapped to 503
     """Auth could not be asked: breaker open, unreachable, timed out, or failing.
 
@@ -108,7 +118,7 @@ class AuthClient:
             return JwksFetch(document=None, etag=etag)
         if response.status_code != 200:  # noqa: PLR2004
             raise ValueError(f"key set request answered {response.status_code}")
-        return JwksFetch(document=response.json(), etag=response.headers.get("etag"))
+        return JwksFetch(document=_json(response), etag=response.headers.get("etag"))
 
     async def fetch_revocations(self, cursor: int) -> Any:
         """GET one page of the revocation feed after ``cursor`` (decoded JSON).
@@ -120,7 +130,7 @@ class AuthClient:
         response = await self._request("GET", "/revocations", params={"after": str(cursor)})
         if response.status_code != 200:  # noqa: PLR2004
             raise ValueError(f"revocation feed answered {response.status_code}")
-        return response.json()
+        return _json(response)
 
     async def probe(self) -> bool:
         """Whether auth reports itself ready (called by the breaker's probe, unguarded)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -28,22 +29,40 @@ log = logging.getLogger("authdrill.backend.revocations")
 _MAX_PAGES_PER_POLL = 50
 
 
+def _entry(entry: Any) -> tuple[str, float]:
+    if not isinstance(entry, dict):
+        raise ValueError("revocation entry is not an object")  # noqa: TRY004 - bad data
+    sid, expires_at = entry.get("sid"), entry.get("expires_at")
+    if not isinstance(sid, str) or not sid:
+        raise ValueError("revocation entry has no sid string")
+    if isinstance(expires_at, bool) or not isinstance(expires_at, int | float):
+        raise ValueError("revocation entry has no numeric expires_at")  # noqa: TRY004 - bad data
+    try:
+        value = float(expires_at)
+    except OverflowError:
+        raise ValueError("revocation entry expires_at is out of range") from None
+    if not math.isfinite(value):
+        raise ValueError("revocation entry expires_at is not finite")
+    return sid, value
+
+
 def parse_feed_page(document: Any) -> tuple[str, int, bool, list[tuple[str, float]]]:
     """``(feed_id, cursor, more, entries)`` from a feed page.
 
     Raises:
         ValueError: the page does not have the documented shape.
     """
-    try:
-        feed_id = document["feed_id"]
-        cursor = document["cursor"]
-        more = document["more"]
-        entries = [(str(e["sid"]), float(e["expires_at"])) for e in document["revoked"]]
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"revocation feed page is malformed: {exc!r}") from exc
-    if not isinstance(feed_id, str) or not isinstance(cursor, int) or not isinstance(more, bool):
-        raise ValueError("revocation feed page has fields of the wrong type")  # noqa: TRY004 - bad data
-    return feed_id, cursor, more, entries
+    if not isinstance(document, dict):
+        raise ValueError("revocation feed page is not an object")  # noqa: TRY004 - bad data
+    feed_id, cursor, more = document.get("feed_id"), document.get("cursor"), document.get("more")
+    revoked = document.get("revoked")
+    if not isinstance(feed_id, str) or not feed_id:
+        raise ValueError("revocation feed page has no feed_id string")
+    if isinstance(cursor, bool) or not isinstance(cursor, int) or cursor < 0:
+        raise ValueError("revocation feed page has no non-negative integer cursor")
+    if not isinstance(more, bool) or not isinstance(revoked, list):
+        raise ValueError("revocation feed page has no 'more' flag or 'revoked' list")  # noqa: TRY004 - bad data
+    return feed_id, cursor, more, [_entry(e) for e in revoked]
 
 
 class RevocationFeed:

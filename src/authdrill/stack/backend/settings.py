@@ -95,6 +95,21 @@ OPTIONS = (
 )  # fmt: skip
 
 
+_POLICY_FLAGS = {
+    "refresh_interval_s": "--jwks-refresh-interval",
+    "max_staleness_s": "--jwks-max-staleness",
+    "unknown_kid_cooldown_s": "--jwks-unknown-kid-cooldown",
+    "window_size": "--breaker-window",
+    "minimum_calls": "--breaker-minimum-calls",
+    "failure_rate_threshold": "--breaker-failure-rate",
+    "slow_call_duration_s": "--breaker-slow-call",
+    "slow_call_rate_threshold": "--breaker-slow-call-rate",
+    "open_wait_s": "--breaker-open-wait",
+    "open_wait_max_s": "--breaker-open-wait-max",
+    "half_open_permits": "--breaker-trial-calls",
+}
+
+
 def parse_backend_settings(argv: Sequence[str], environ: Mapping[str, str]) -> BackendSettings:
     """Build :class:`BackendSettings` from ``argv`` and ``environ``.
 
@@ -108,6 +123,24 @@ def parse_backend_settings(argv: Sequence[str], environ: Mapping[str, str]) -> B
         raise ConfigError("--breaker-minimum-calls", "must not exceed --breaker-window")
     if v["breaker_open_wait_max_s"] < v["breaker_open_wait_s"]:
         raise ConfigError("--breaker-open-wait-max", "must be at least --breaker-open-wait")
+    try:
+        keys = KeySetPolicy(
+            refresh_interval_s=v["jwks_refresh_s"],
+            max_staleness_s=v["jwks_max_stale_s"],
+            unknown_kid_cooldown_s=v["jwks_cooldown_s"],
+        )
+        breaker = BreakerPolicy(
+            window_size=v["breaker_window"],
+            minimum_calls=v["breaker_minimum_calls"],
+            failure_rate_threshold=v["breaker_failure_rate"],
+            slow_call_duration_s=v["breaker_slow_call_s"],
+            slow_call_rate_threshold=v["breaker_slow_rate"],
+            open_wait_s=v["breaker_open_wait_s"],
+            open_wait_max_s=v["breaker_open_wait_max_s"],
+            half_open_permits=v["breaker_half_open_permits"],
+        )
+    except ConfigError as exc:  # name the flag, not the policy's field
+        raise ConfigError(_POLICY_FLAGS.get(exc.key, exc.key), exc.problem) from exc
     return BackendSettings(
         host=v["host"],
         port=v["port"],
@@ -118,21 +151,8 @@ def parse_backend_settings(argv: Sequence[str], environ: Mapping[str, str]) -> B
         audience=v["audience"],
         max_token_lifetime_s=v["max_token_lifetime_s"],
         clock_leeway_s=v["clock_leeway_s"],
-        keys=KeySetPolicy(
-            refresh_interval_s=v["jwks_refresh_s"],
-            max_staleness_s=v["jwks_max_stale_s"],
-            unknown_kid_cooldown_s=v["jwks_cooldown_s"],
-        ),
-        breaker=BreakerPolicy(
-            window_size=v["breaker_window"],
-            minimum_calls=v["breaker_minimum_calls"],
-            failure_rate_threshold=v["breaker_failure_rate"],
-            slow_call_duration_s=v["breaker_slow_call_s"],
-            slow_call_rate_threshold=v["breaker_slow_rate"],
-            open_wait_s=v["breaker_open_wait_s"],
-            open_wait_max_s=v["breaker_open_wait_max_s"],
-            half_open_permits=v["breaker_half_open_permits"],
-        ),
+        keys=keys,
+        breaker=breaker,
         auth_connect_timeout_s=v["auth_connect_timeout_s"],
         auth_timeout_s=v["auth_timeout_s"],
         revocation_poll_s=v["revocation_poll_s"],
