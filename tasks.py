@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Set up and run authdrill on a machine that has only Python 3.11+.
 
+    python3 tasks.py drill    run the auth-outage drill against the built-in stack
     python3 tasks.py up       start the reference stack until Ctrl-C
-    python3 tasks.py test     run the test suite (pytest; extra args are passed on)
+    python3 tasks.py test     run the test suite (pytest, one worker per core; extra args passed on)
     python3 tasks.py lint     ruff (lint + format check) and mypy --strict on src/
 
 Each command first makes sure ``.venv`` exists and holds authdrill (with the
@@ -64,12 +65,22 @@ def ensure_env(*, dev: bool) -> Path:
 
 def main(argv: list[str]) -> int:
     command, rest = (argv[0], argv[1:]) if argv else ("help", [])
+    if command == "drill":
+        python = ensure_env(dev=False)
+        return subprocess.call([str(python), "-m", "authdrill", "run", *rest], cwd=ROOT)
     if command == "up":
         python = ensure_env(dev=False)
         return subprocess.call([str(python), "-m", "authdrill", "up", *rest], cwd=ROOT)
     if command == "test":
         python = ensure_env(dev=True)
-        return subprocess.call([str(python), "-m", "pytest", *rest], cwd=ROOT)
+        # the suite mostly waits on real processes: one worker per core, a file per worker
+        # (files share their stacks); `-n 0` in the arguments runs it serially instead
+        parallel = (
+            []
+            if any(a == "-n" or a.startswith("-n") for a in rest)
+            else ["-n", "auto", "--dist", "loadfile"]
+        )
+        return subprocess.call([str(python), "-m", "pytest", *parallel, *rest], cwd=ROOT)
     if command == "lint":
         python = ensure_env(dev=True)
         _run(python, "-m", "ruff", "check", "src", "tests", "benchmarks", "tasks.py")

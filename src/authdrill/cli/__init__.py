@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from authdrill._version import __version__
-from authdrill.cli import _keys, _reap, _serve, _up
+from authdrill.cli import _init, _keys, _reap, _run, _serve, _up
 
 __all__ = ["main"]
 
@@ -27,7 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"authdrill {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _run.register(commands)
     _up.register(commands)
+    _init.register(commands)
     _serve.register(commands)
     _keys.register(commands)
     _reap.register(commands)

@@ -1,0 +1,1 @@
+"""Built-in target files (package data read with :mod:`importlib.resources`)."""
