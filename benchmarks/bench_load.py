@@ -25,13 +25,13 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
 import psutil
 
 from authdrill import DrillSettings, Recorder, SessionClient, Supervisor, builtin_target, run_drill
 from authdrill.load import LoadDriver, LoadProfile, ensure_capacity
 from authdrill.process import free_port
 from authdrill.report import write_html, write_json
+from authdrill.session import new_http_session
 from authdrill.target import allocate_ports, render_services, service_urls
 
 
@@ -55,7 +55,7 @@ async def driver_ceiling(seconds: float, sessions: int) -> tuple[float, float]:
         specs = render_services(
             target, run_dir=Path(tmp), ports=ports, python=sys.executable, environ=os.environ
         )
-        async with Supervisor(Path(tmp) / "run") as sup, httpx.AsyncClient(trust_env=False) as http:
+        async with Supervisor(Path(tmp) / "run") as sup, new_http_session() as http:
             for spec in specs:
                 await sup.start(spec)
             urls = service_urls(target, ports)

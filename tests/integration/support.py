@@ -44,6 +44,7 @@ class Stack:
     backend_args: Sequence[str]
     auth_port: int = field(default_factory=free_port)
     backend_port: int = field(default_factory=free_port)
+    session_http: Any = None  # an aiohttp session for SessionClient users, when a test needs one
 
     @property
     def auth(self) -> ManagedService:

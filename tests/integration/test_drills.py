@@ -145,6 +145,7 @@ async def test_isolation_drill_passes(tmp_path: Path) -> None:
         ("ephemeral-keys", "restore", "same signing keys after restart"),
         ("ready-needs-auth", "breaker", "backend stays ready"),
         ("no-breaker", "new_logins", "slowest refused login"),
+        ("deferred-writes", "recover", "acknowledged writes present afterwards"),
     ],
 )
 async def test_each_broken_variant_fails_at_its_phase(

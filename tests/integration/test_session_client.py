@@ -16,7 +16,7 @@ from websockets.asyncio.server import ServerConnection, serve
 
 from authdrill.errors import LoginError, SessionError, WebSocketError
 from authdrill.process import Supervisor, free_port
-from authdrill.session import SessionClient
+from authdrill.session import SessionClient, new_http_session
 from authdrill.stack.db import default_sqlite_url
 from authdrill.target import SessionDef, builtin_target
 from tests.integration.support import Stack
@@ -35,6 +35,7 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
     async with (
         Supervisor(root / "run") as supervisor,
         httpx.AsyncClient(trust_env=False, timeout=10 * TIME_UNIT) as http,
+        new_http_session() as session_http,
     ):
         stack = Stack(
             supervisor,
@@ -44,6 +45,7 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
             default_sqlite_url(root / "backend", "backend"),
             (),
             (),
+            session_http=session_http,
         )
         await stack.start_auth()
         await stack.start_backend()
@@ -60,7 +62,7 @@ def client_for(
     return SessionClient(
         SESSION,
         urls or {"auth": stack.auth_url, "backend": stack.backend_url},
-        http=stack.http,
+        http=stack.session_http,
         username=f"client-{secrets.token_hex(4)}",
         timeout_s=timeout_s * TIME_UNIT,
     )
@@ -217,12 +219,12 @@ async def websocket_peer(reply: Reply) -> AsyncIterator[dict[str, str]]:
 
 
 async def peer_client(urls: dict[str, str], *, timeout_s: float = 5.0) -> SessionClient:
-    http = httpx.AsyncClient(trust_env=False)
+    http = new_http_session()
     client = SessionClient(
         SESSION, urls, http=http, username="peer-user", timeout_s=timeout_s * TIME_UNIT
     )
     client.access_token = "token-the-peer-ignores"
-    await http.aclose()  # only the WebSocket is used
+    await http.close()  # only the WebSocket is used
     await client.open_websocket()
     return client
 

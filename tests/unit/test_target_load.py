@@ -183,6 +183,7 @@ def test_the_starter_parses_and_explains_itself() -> None:
 def test_builtins_and_resolve_target(tmp_path: Path) -> None:
     """None and builtin:<name> name built-ins; anything else is a file path."""
     assert builtin_names() == [
+        "broken-deferred-writes",
         "broken-ephemeral-keys",
         "broken-no-breaker",
         "broken-ready-needs-auth",

@@ -39,14 +39,14 @@ from authdrill.drill._judges import (
 )
 from authdrill.drill._model import Check
 from authdrill.drill._phases import (
+    FAIL,
+    RESTORE,
+    SESSIONS,
+    SETUP,
     cleanup,
     existing_in,
-    fail,
     integrity,
     open_call_latencies,
-    restore,
-    sessions,
-    setup,
 )
 from authdrill.errors import SessionError
 from authdrill.process import is_listening
@@ -274,13 +274,13 @@ AUTH_OUTAGE = DrillDefinition(
     name="auth-outage",
     title="Auth outage: users keep working, logins fail fast, everything recovers by itself",
     phases=(
-        PhaseSpec("setup", "Start the target on free ports", setup, critical=True),
-        PhaseSpec("sessions", "Open user sessions (login, WebSocket, calls)", sessions),
-        PhaseSpec("fail", "Kill auth (SIGKILL, whole process tree)", fail, critical=True),
+        SETUP,
+        SESSIONS,
+        FAIL,
         PhaseSpec("persist", "Existing sessions keep working", persist),
         PhaseSpec("new_logins", "New logins fail gracefully", new_logins),
         PhaseSpec("breaker", "Circuit breaker open; no cascade", breaker),
-        PhaseSpec("restore", "Restart auth on its port", restore, critical=True),
+        RESTORE,
         PhaseSpec("recover", "Seamless recovery", recover),
     ),
     cleanup=cleanup,

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 
 from authdrill.drill._engine import Progress
@@ -120,7 +121,11 @@ class BreakerSampler:
 
 @dataclass
 class DrillEnv:
-    """A drill in progress (I/O handles and what the phases learn)."""
+    """A drill in progress (I/O handles and what the phases learn).
+
+    ``http`` (httpx) serves the harness's own few calls (health, keys, metrics);
+    ``session_http`` (aiohttp) carries the users' traffic, which must scale.
+    """
 
     target: Target
     supervisor: Supervisor
@@ -130,6 +135,7 @@ class DrillEnv:
     thresholds: Thresholds
     progress: Progress
     run_dir: Path
+    session_http: aiohttp.ClientSession
     run_tag: str = field(default_factory=lambda: secrets.token_hex(3))
     urls: dict[str, str] = field(default_factory=dict)
     sessions: list[SessionClient] = field(default_factory=list)
@@ -293,7 +299,7 @@ class DrillEnv:
         return SessionClient(
             self.target.session,
             self.urls,
-            http=self.http,
+            http=self.session_http,
             username=f"{prefix}-{self.run_tag}-{index}",
             timeout_s=self.settings.request_timeout_s,
         )

@@ -14,13 +14,13 @@ from authdrill.drill._env import DrillEnv
 from authdrill.drill._judges import p
 from authdrill.drill._model import Check
 from authdrill.drill._phases import (
+    FAIL,
+    RESTORE,
+    SESSIONS,
+    SETUP,
     cleanup,
     existing_in,
-    fail,
     open_call_latencies,
-    restore,
-    sessions,
-    setup,
 )
 
 __all__ = ["ISOLATION"]
@@ -68,11 +68,11 @@ ISOLATION = DrillDefinition(
     name="isolation",
     title="Isolation: an auth failure does not cascade",
     phases=(
-        PhaseSpec("setup", "Start the target on free ports", setup, critical=True),
-        PhaseSpec("sessions", "Open user sessions (login, WebSocket, calls)", sessions),
-        PhaseSpec("fail", "Kill auth (SIGKILL, whole process tree)", fail, critical=True),
+        SETUP,
+        SESSIONS,
+        FAIL,
         PhaseSpec("isolation", "Backend unaffected by the auth failure", isolation),
-        PhaseSpec("restore", "Restart auth on its port", restore),
+        RESTORE,
     ),
     cleanup=cleanup,
     measurements=(

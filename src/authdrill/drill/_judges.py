@@ -32,12 +32,16 @@ __all__ = [
 ]
 
 
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds * 1000
+
+
 def p(latencies: Iterable[float], percentile: float) -> float | None:
     """The ``percentile`` of ``latencies`` (seconds) in milliseconds, or ``None``."""
     histogram = Histogram()
     histogram.extend(latencies)
     value = histogram.percentile(percentile)
-    return None if value is None else value * 1000
+    return _ms(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,7 +195,7 @@ def judge_new_logins(
         fraction_at_least("refusals carry a JSON error", with_json, total, 1.0),
         at_most(
             "slowest refused login",
-            None if slowest is None else slowest * 1000,
+            _ms(slowest),
             t.max_login_latency_ms,
             unit="ms",
         ),
@@ -228,7 +232,7 @@ def judge_breaker(
         checks.append(
             at_most(
                 "breaker reported OPEN after the kill",
-                None if open_after_s is None else open_after_s * 1000,
+                _ms(open_after_s),
                 t.breaker_open_within_s * 1000,
                 unit="ms",
             )
@@ -305,7 +309,7 @@ def judge_recover(
         checks.append(
             at_most(
                 "breaker CLOSED again by itself",
-                None if closed_after_s is None else closed_after_s * 1000,
+                _ms(closed_after_s),
                 t.breaker_close_within_s * 1000,
                 unit="ms",
             )
@@ -313,7 +317,7 @@ def judge_recover(
     checks.append(
         at_most(
             "first new login after auth is back",
-            None if first_login_after_s is None else first_login_after_s * 1000,
+            _ms(first_login_after_s),
             t.recovery_login_within_s * 1000,
             unit="ms",
         )

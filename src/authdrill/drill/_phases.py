@@ -14,6 +14,7 @@ import time
 import httpx
 import psutil
 
+from authdrill.drill._engine import PhaseSpec
 from authdrill.drill._env import DrillEnv
 from authdrill.drill._judges import (
     judge_existing,
@@ -28,6 +29,10 @@ from authdrill.errors import AuthdrillError, SessionError
 from authdrill.record import OpRecord
 
 __all__ = [
+    "FAIL",
+    "RESTORE",
+    "SESSIONS",
+    "SETUP",
     "cleanup",
     "existing_in",
     "fail",
@@ -201,3 +206,9 @@ async def cleanup(env: DrillEnv) -> None:
         env.progress.note(f"rollback: restarting {env.target.auth}")
         with contextlib.suppress(AuthdrillError, OSError):
             await env.auth.start()
+
+
+SETUP = PhaseSpec("setup", "Start the target on free ports", setup, critical=True)
+SESSIONS = PhaseSpec("sessions", "Open user sessions (login, WebSocket, calls)", sessions)
+FAIL = PhaseSpec("fail", "Kill auth (SIGKILL, whole process tree)", fail, critical=True)
+RESTORE = PhaseSpec("restore", "Restart auth on its port", restore, critical=True)

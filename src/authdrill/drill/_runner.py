@@ -27,6 +27,7 @@ from authdrill.errors import ConfigError
 from authdrill.load import ensure_capacity
 from authdrill.process import Supervisor
 from authdrill.record import Recorder, summarize, timeline
+from authdrill.session import new_http_session
 from authdrill.target import Target, resolve_target
 
 __all__ = ["DRILLS", "default_run_dir", "run_drill"]
@@ -78,13 +79,10 @@ async def run_drill(
     recorder = Recorder()
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     clock_start = time.perf_counter()
-    limits = httpx.Limits(
-        max_connections=settings.concurrency * 2 + 16,
-        max_keepalive_connections=settings.concurrency,
-    )
     async with (
         Supervisor(run_dir) as supervisor,
-        httpx.AsyncClient(trust_env=False, limits=limits) as http,
+        httpx.AsyncClient(trust_env=False) as http,  # the harness's own few calls
+        new_http_session() as session_http,  # the users' traffic
     ):
         env = DrillEnv(
             target=resolved,
@@ -95,6 +93,7 @@ async def run_drill(
             thresholds=thresholds,
             progress=progress,
             run_dir=run_dir,
+            session_http=session_http,
         )
 
         progress.watch(env.status_line)

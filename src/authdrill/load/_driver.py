@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -48,9 +49,11 @@ class LoadProfile:
     max_duration_s: float = 3600.0
 
     def __post_init__(self) -> None:
-        if self.think_time_s < 0 or self.rate < 0:
-            raise ConfigError("think_time_s/rate", "must be >= 0")
-        if self.max_in_flight < 1 or self.max_duration_s <= 0:
+        for name in ("think_time_s", "rate", "max_duration_s"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or value < 0:
+                raise ConfigError(name, f"{value!r} must be a finite number >= 0")
+        if self.max_in_flight < 1 or self.max_duration_s == 0:
             raise ConfigError("max_in_flight/max_duration_s", "must be > 0")
 
 
@@ -122,7 +125,7 @@ class LoadDriver(Generic[S]):
 
     async def _deadline(self) -> None:
         await asyncio.sleep(self.profile.max_duration_s)  # the hard bound on the driver's life
-        for task in self._tasks:
+        for task in [*self._tasks, *self._in_flight]:
             if task is not asyncio.current_task():
                 task.cancel()
 

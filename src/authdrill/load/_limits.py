@@ -52,8 +52,8 @@ def ensure_capacity(sessions: int) -> int:
     except ImportError:  # pragma: no cover - Windows: no such limit to raise
         return needed
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != resource.RLIM_INFINITY and soft >= needed:
-        return soft
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return needed if soft == resource.RLIM_INFINITY else soft
     if hard != resource.RLIM_INFINITY and hard < needed:
         raise ConfigError(
             "--users",

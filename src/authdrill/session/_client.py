@@ -3,7 +3,7 @@
 Every failure leaves here as a :class:`~authdrill.errors.SessionError` (or its
 ``LoginError``/``WebSocketError`` subclasses) whose ``kind`` says what happened
 (``refused``, ``timeout``, ``status``, ``protocol``, ``closed``, ``mismatch``,
-``transport``) and whose ``status`` carries the HTTP status or close code seen. httpx
+``transport``) and whose ``status`` carries the HTTP status or close code seen. aiohttp
 and websockets exceptions are translated once, here, and never escape.
 
 A WebSocket round trip counts only when a reply arrives *and* echoes the id that was
@@ -16,9 +16,10 @@ import asyncio
 import itertools
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-import httpx
+import aiohttp
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 from websockets.protocol import State
@@ -26,7 +27,7 @@ from websockets.protocol import State
 from authdrill.errors import LoginError, SessionError, WebSocketError
 from authdrill.target import IntegrityDef, LoginDef, RequestDef, SessionDef, fill
 
-__all__ = ["SessionClient", "dotted"]
+__all__ = ["Answer", "SessionClient", "dotted", "new_http_session"]
 
 
 def dotted(document: Any, path: str) -> Any:
@@ -39,12 +40,39 @@ def dotted(document: Any, path: str) -> Any:
     return value
 
 
-def _is_json_error(response: httpx.Response) -> bool:
-    try:
-        body = response.json()
-    except ValueError:
-        return False
-    return isinstance(body, dict) and "error" in body
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """An HTTP answer, read in full (the seam between the client and its HTTP library)."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        """The body as JSON (``ValueError`` when it is not)."""
+        try:
+            return json.loads(self.body)
+        except (UnicodeDecodeError, RecursionError) as exc:
+            raise ValueError(str(exc)) from exc
+
+    def is_json_error(self) -> bool:
+        """Whether the body is a JSON object with an ``error`` member."""
+        try:
+            body = self.json()
+        except ValueError:
+            return False
+        return isinstance(body, dict) and "error" in body
+
+
+def new_http_session(*, keepalive_s: float = 2.0) -> aiohttp.ClientSession:
+    """The HTTP connection pool session clients share (call inside a running loop).
+
+    Idle connections are closed after ``keepalive_s``, before typical server keep-alive
+    timeouts (5 s and up), so a request never goes out on a connection the server is
+    just closing — which would show up as a spurious failure.
+    """
+    connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=keepalive_s, use_dns_cache=True)
+    return aiohttp.ClientSession(connector=connector, trust_env=False)
 
 
 class SessionClient:
@@ -53,7 +81,7 @@ class SessionClient:
     Args:
         session: how the target is used (from its target description).
         urls: base URL of each service by name.
-        http: the shared HTTP client (connection pool).
+        http: the shared HTTP session (connection pool), see :func:`new_http_session`.
         username: this user's name (created by :meth:`register` if the target can).
         timeout_s: per-request timeout; a request that takes longer is a ``timeout``.
     """
@@ -63,7 +91,7 @@ class SessionClient:
         session: SessionDef,
         urls: Mapping[str, str],
         *,
-        http: httpx.AsyncClient,
+        http: aiohttp.ClientSession,
         username: str,
         timeout_s: float = 5.0,
     ) -> None:
@@ -93,7 +121,7 @@ class SessionClient:
             "id": f"{self.username}-{n}",
         }
 
-    async def _send(self, request: RequestDef, *, bearer: bool) -> httpx.Response:
+    async def _send(self, request: RequestDef, *, bearer: bool) -> Answer:
         values = self._values()
         headers = dict(fill(dict(request.headers), values, key="headers"))
         if bearer:
@@ -102,38 +130,47 @@ class SessionClient:
             headers["authorization"] = f"Bearer {self.access_token}"
         url = self._urls[request.service] + fill(request.path, values, key="path")
         body = fill(request.json, values, key="json") if request.json is not None else None
+        return await self._fetch(request.method, url, json_body=body, headers=headers)
+
+    async def _fetch(
+        self,
+        method: str,
+        url: str,
+        *,
+        json_body: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Answer:
+        """One request; library errors become :class:`SessionError` here, and only here."""
+        timeout = aiohttp.ClientTimeout(total=self.timeout_s)
         try:
-            return await self._http.request(
-                request.method, url, json=body, headers=headers, timeout=self.timeout_s
-            )
-        except httpx.ConnectError as exc:
+            async with self._http.request(
+                method, url, json=json_body, headers=headers, timeout=timeout
+            ) as response:
+                return Answer(response.status, response.headers, await response.read())
+        except aiohttp.ClientConnectorError as exc:
+            raise SessionError(f"{method} {url}: connection refused", kind="refused") from exc
+        except TimeoutError as exc:
             raise SessionError(
-                f"{request.method} {url}: connection refused", kind="refused"
+                f"{method} {url}: no answer in {self.timeout_s:g} s", kind="timeout"
             ) from exc
-        except httpx.TimeoutException as exc:
-            raise SessionError(
-                f"{request.method} {url}: no answer in {self.timeout_s:g} s", kind="timeout"
-            ) from exc
-        except httpx.TransportError as exc:
-            raise SessionError(
-                f"{request.method} {url}: {type(exc).__name__}", kind="transport"
-            ) from exc
+        except aiohttp.ClientError as exc:
+            raise SessionError(f"{method} {url}: {type(exc).__name__}", kind="transport") from exc
 
     async def _expect(self, request: RequestDef, *, bearer: bool) -> int:
         response = await self._send(request, bearer=bearer)
-        if response.status_code not in request.expect:
+        if response.status not in request.expect:
             raise SessionError(
-                f"{request.method} {request.path}: HTTP {response.status_code}, expected "
+                f"{request.method} {request.path}: HTTP {response.status}, expected "
                 f"{'/'.join(map(str, request.expect))}",
                 kind="status",
-                status=response.status_code,
+                status=response.status,
             )
         if request.acknowledges is not None:
             self.acknowledged.append(self._acknowledged_id(request, response))
-        return response.status_code
+        return response.status
 
     @staticmethod
-    def _acknowledged_id(request: RequestDef, response: httpx.Response) -> Any:
+    def _acknowledged_id(request: RequestDef, response: Answer) -> Any:
         assert request.acknowledges is not None
         try:
             value = dotted(response.json(), request.acknowledges)
@@ -143,7 +180,7 @@ class SessionClient:
             raise SessionError(
                 f"{request.method} {request.path}: no {request.acknowledges!r} in the answer",
                 kind="protocol",
-                status=response.status_code,
+                status=response.status,
             )
         return value
 
@@ -156,26 +193,20 @@ class SessionClient:
         ids: list[Any] = []
         after: Any = 0
         for _ in range(max_pages):
-            request = RequestDef(service=integrity.service, path=integrity.path)
             values = {**self._values(), "after": after}
-            url = self._urls[request.service] + fill(request.path, values, key="integrity.path")
+            url = self._urls[integrity.service] + fill(integrity.path, values, key="integrity.path")
+            bearer = {"authorization": f"Bearer {self.access_token}"}
+            response = await self._fetch("GET", url, headers=bearer)
             try:
-                response = await self._http.get(
-                    url,
-                    headers={"authorization": f"Bearer {self.access_token}"},
-                    timeout=self.timeout_s,
-                )
-                page = response.json()
-            except (httpx.HTTPError, ValueError) as exc:
-                raise SessionError(
-                    f"reading back {url}: {type(exc).__name__}", kind="transport"
-                ) from exc
-            items = dotted(page, integrity.items) if response.status_code == 200 else None  # noqa: PLR2004
+                page = response.json() if response.status == 200 else None  # noqa: PLR2004
+            except ValueError:
+                page = None
+            items = dotted(page, integrity.items) if page is not None else None
             if not isinstance(items, list):
                 raise SessionError(
-                    f"reading back {url}: HTTP {response.status_code}",
+                    f"reading back {url}: HTTP {response.status}",
                     kind="status",
-                    status=response.status_code,
+                    status=response.status,
                 )
             ids.extend(dotted(item, integrity.item_id) for item in items)
             after = dotted(page, integrity.next)
@@ -201,29 +232,29 @@ class SessionClient:
 
     async def _token_exchange(self, login: LoginDef, what: str) -> int:
         response = await self._send(login.request, bearer=False)
-        if response.status_code not in login.request.expect:
+        if response.status not in login.request.expect:
             raise LoginError(
-                f"{what} for {self.username}: HTTP {response.status_code}",
-                status=response.status_code,
+                f"{what} for {self.username}: HTTP {response.status}",
+                status=response.status,
                 retry_after=response.headers.get("retry-after"),
-                json_error=_is_json_error(response),
+                json_error=response.is_json_error(),
             )
         try:
             body = response.json()
         except ValueError:
             raise LoginError(
-                f"{what}: answer is not JSON", kind="protocol", status=response.status_code
+                f"{what}: answer is not JSON", kind="protocol", status=response.status
             ) from None
         token = dotted(body, login.token)
         if not isinstance(token, str) or not token:
             raise LoginError(
-                f"{what}: no token at {login.token!r}", kind="protocol", status=response.status_code
+                f"{what}: no token at {login.token!r}", kind="protocol", status=response.status
             )
         self.access_token = token
         if login.refresh_token:
             refresh = dotted(body, login.refresh_token)
             self.refresh_token = refresh if isinstance(refresh, str) else None
-        return response.status_code
+        return response.status
 
     async def login(self, *, via_backend: bool = False) -> int:
         """Log in (at auth, or through the backend) and keep the tokens.

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import logging
 import os
 import socket
@@ -26,7 +27,7 @@ import uvicorn
 from authdrill.errors import AuthdrillError, ConfigError, PortInUseError, ServiceStartError
 from authdrill.stack.logs import configure_logging
 
-__all__ = ["RunningService", "bind_socket", "run_service"]
+__all__ = ["RunningService", "bind_socket", "run_service", "serve_main"]
 
 EXIT_OK = 0
 EXIT_START_FAILED = 2
@@ -169,3 +170,22 @@ def run_service(
     except KeyboardInterrupt:
         return EXIT_OK
     return EXIT_OK
+
+
+def serve_main(
+    service: str,
+    opener: Callable[[Any], Awaitable[RunningService]],
+    argv: Sequence[str] | None = None,
+) -> int:
+    """The ``main()`` of a service module: settings of ``service`` (auth or backend) from
+    ``argv`` (default: the process arguments) and the environment, built by ``opener``."""
+    from authdrill.stack.auth.settings import parse_auth_settings  # noqa: PLC0415 - per service
+    from authdrill.stack.backend.settings import parse_backend_settings  # noqa: PLC0415
+
+    return run_service(
+        service,
+        sys.argv[1:] if argv is None else argv,
+        os.environ,
+        parse=parse_auth_settings if service == "auth" else parse_backend_settings,
+        opener=lambda settings: functools.partial(opener, settings),
+    )

@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-import functools
-import os
 import sys
 from collections.abc import Sequence
 
 from authdrill.stack.auth.app import open_auth
-from authdrill.stack.auth.settings import parse_auth_settings
-from authdrill.stack.server import run_service
+from authdrill.stack.server import serve_main
 
 __all__ = ["main"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Serve auth until SIGINT/SIGTERM; 2 if it cannot start."""
-    return run_service(
-        "auth",
-        sys.argv[1:] if argv is None else argv,
-        os.environ,
-        parse=parse_auth_settings,
-        opener=lambda settings: functools.partial(open_auth, settings),
-    )
+    return serve_main("auth", open_auth, argv)
 
 
 if __name__ == "__main__":

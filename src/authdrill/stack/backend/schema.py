@@ -22,6 +22,8 @@ notes = sa.Table(
     sa.Column("text", sa.Text, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Index("ix_notes_owner_id", "owner", "id"),
+    # ids are handed to clients: never reissue one (plain SQLite rowids reuse deleted ids)
+    sqlite_autoincrement=True,
 )
 
 revoked_sessions = sa.Table(

@@ -13,6 +13,8 @@ variant                           mistake                                     fa
 ``ready_needs_auth`` (backend)    readiness depends on auth                   breaker
 ``no_breaker`` (backend)          login proxy without a breaker, retrying     new_logins
                                   on long timeouts
+``deferred_writes`` (backend)     acknowledges writes, asks auth later and    recover
+                                  drops them when auth cannot confirm
 ================================  ==========================================  ==========
 
 They are demonstrations and test targets: never deploy them.
@@ -23,6 +25,7 @@ VARIANTS = {
     "ephemeral-keys": ("auth", "authdrill.stack.broken.ephemeral_keys"),
     "ready-needs-auth": ("backend", "authdrill.stack.broken.ready_needs_auth"),
     "no-breaker": ("backend", "authdrill.stack.broken.no_breaker"),
+    "deferred-writes": ("backend", "authdrill.stack.broken.deferred_writes"),
 }
 
 __all__ = ["VARIANTS"]

@@ -12,7 +12,7 @@ import sys
 
 from authdrill.stack.auth.app import AuthService, open_auth
 from authdrill.stack.auth.settings import AuthSettings
-from authdrill.stack.broken._serve import serve_variant
+from authdrill.stack.server import serve_main
 
 __all__: list[str] = []
 
@@ -23,4 +23,4 @@ async def _open(settings: AuthSettings) -> AuthService:
 
 
 if __name__ == "__main__":
-    sys.exit(serve_variant("auth", _open))
+    sys.exit(serve_main("auth", _open))

@@ -17,8 +17,8 @@ from starlette.responses import Response
 
 from authdrill.stack.backend.app import BackendService, open_backend
 from authdrill.stack.backend.settings import BackendSettings
-from authdrill.stack.broken._serve import serve_variant
 from authdrill.stack.http import error_response, parse_json_object, read_body
+from authdrill.stack.server import serve_main
 
 __all__ = ["NoBreakerBackend"]
 
@@ -63,4 +63,4 @@ async def _open(settings: BackendSettings) -> BackendService:
 
 
 if __name__ == "__main__":
-    sys.exit(serve_variant("backend", _open))
+    sys.exit(serve_main("backend", _open))

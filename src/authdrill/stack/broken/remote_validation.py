@@ -18,10 +18,10 @@ from authdrill.stack import jose
 from authdrill.stack.backend.app import BackendService, open_backend
 from authdrill.stack.backend.settings import BackendSettings
 from authdrill.stack.backend.ws import bearer_token
-from authdrill.stack.broken._serve import serve_variant
 from authdrill.stack.claims import AccessClaims, ClaimPolicy, validate_access_claims
 from authdrill.stack.http import Problem
 from authdrill.stack.jwk import parse_jwks
+from authdrill.stack.server import serve_main
 
 __all__ = ["RemoteValidationBackend"]
 
@@ -61,4 +61,4 @@ async def _open(settings: BackendSettings) -> BackendService:
 
 
 if __name__ == "__main__":
-    sys.exit(serve_variant("backend", _open))
+    sys.exit(serve_main("backend", _open))
