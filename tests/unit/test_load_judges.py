@@ -205,3 +205,26 @@ def test_nothing_acknowledged_cannot_prove_integrity() -> None:
     assert not present.passed
     assert present.observed == "no attempts"
     assert readable.passed
+
+
+def test_slack_accepts_a_few_milliseconds_above_a_tiny_baseline() -> None:
+    """With a 2 ms baseline, 9 ms is 'normal' when 10 ms of slack is allowed, not otherwise."""
+    records = [op(start=10.1 + i * 0.01, latency=0.009) for i in range(30)]
+    strict = latency_normal_after(records, since=10.0, baseline_p95_s=0.002, margin=0.5)
+    assert strict is None
+    lenient = latency_normal_after(
+        records, since=10.0, baseline_p95_s=0.002, margin=0.5, slack_s=0.010
+    )
+    assert lenient == 0.0
+
+
+def test_small_windows_are_merged_so_one_outlier_is_not_the_p95() -> None:
+    """A window of 5 operations with one slow outlier fails alone but not merged to 20."""
+    records = [op(start=10.0 + w + i * 0.1, latency=0.5 if (w, i) == (0, 0) else 0.002)
+               for w in range(4) for i in range(5)]  # fmt: skip
+    alone = latency_normal_after(records, since=10.0, baseline_p95_s=0.002, margin=0.5)
+    assert alone == 1.0  # the first 1-s window's p95 is the 500 ms outlier
+    merged = latency_normal_after(
+        records, since=10.0, baseline_p95_s=0.002, margin=0.5, min_samples=20
+    )
+    assert merged == 0.0

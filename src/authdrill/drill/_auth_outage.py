@@ -58,6 +58,7 @@ _REJECTION_SAMPLES = 20
 _REJECTION_BUDGET_S = 3.0
 _RETRY_LOGIN_EVERY_S = 0.05
 _SESSION_OPS = frozenset({"api_call", "api_write", "ws_round_trip"})
+_MIN_WINDOW_SAMPLES = 20  # below that a window's p95 is just its maximum
 
 
 async def persist(env: DrillEnv) -> list[Check]:
@@ -187,21 +188,29 @@ def _load_recovery_checks(env: DrillEnv, ready_at: float, closed_at: float | Non
     baseline = Histogram()
     baseline.extend(r.latency for r in existing_in(env, "baseline") if r.op in _SESSION_OPS)
     baseline_p95 = baseline.percentile(95)
-    normal_after = None
-    if baseline_p95 is not None:
-        recovered = [r for r in existing_in(env, "restore", "recover") if r.op in _SESSION_OPS]
+    recovered = [
+        r
+        for r in existing_in(env, "restore", "recover")
+        if r.op in _SESSION_OPS and r.start >= ready_at
+    ]
+    # too few operations after the restart to judge a p95: no check rather than a coin toss
+    if baseline_p95 is not None and len(recovered) >= _MIN_WINDOW_SAMPLES:
+        t = env.thresholds
         normal_after = latency_normal_after(
             recovered,
             since=ready_at,
             baseline_p95_s=baseline_p95,
-            margin=env.thresholds.latency_margin,
+            margin=t.latency_margin,
+            slack_s=t.latency_slack_ms / 1000,
+            min_samples=_MIN_WINDOW_SAMPLES,
         )
         env.measurements["latency_normal_after_recovery_ms"] = (
             None if normal_after is None else normal_after * 1000
         )
+        name = f"session p95 back within +{t.latency_margin:.0%} or +{t.latency_slack_ms:g} ms"
         checks.append(
             at_most(
-                f"session p95 back within +{env.thresholds.latency_margin:.0%} of baseline",
+                f"{name} of baseline",
                 None if normal_after is None else normal_after * 1000,
                 env.settings.recovery_s * 1000,
                 unit="ms",

@@ -364,23 +364,33 @@ def latency_normal_after(
     baseline_p95_s: float,
     margin: float,
     window_s: float = 1.0,
+    slack_s: float = 0.0,
+    min_samples: int = 1,
 ) -> float | None:
-    """Seconds after ``since`` until a ``window_s`` window of ``records`` had its p95
-    within ``margin`` above ``baseline_p95_s`` (``None``: never, in what was recorded).
+    """Seconds after ``since`` until a window of ``records`` had its p95 back to normal
+    (``None``: never, in what was recorded).
 
-    Windows start at ``since`` and step by ``window_s``; an empty window does not count.
+    Normal means at most ``baseline_p95_s * (1 + margin)`` or ``baseline_p95_s + slack_s``,
+    whichever is larger. Windows start at ``since`` and step by ``window_s``; a window
+    with fewer than ``min_samples`` operations is merged with the next ones (a p95 of a
+    handful of samples is just their maximum), and an empty window does not count.
     """
-    limit = baseline_p95_s * (1 + margin)
-    windows: dict[int, Histogram] = {}
+    limit = max(baseline_p95_s * (1 + margin), baseline_p95_s + slack_s)
+    windows: dict[int, list[float]] = {}
     for record in records:
         if record.start >= since:
-            windows.setdefault(int((record.start - since) // window_s), Histogram()).add(
-                record.latency
-            )
+            windows.setdefault(int((record.start - since) // window_s), []).append(record.latency)
+    pending = Histogram()
+    started: int | None = None
     for index in sorted(windows):
-        p95 = windows[index].percentile(95)
+        started = index if started is None else started
+        pending.extend(windows[index])
+        if pending.count < min_samples:
+            continue
+        p95 = pending.percentile(95)
         if p95 is not None and p95 <= limit:
-            return index * window_s
+            return started * window_s
+        pending, started = Histogram(), None
     return None
 
 

@@ -102,7 +102,9 @@ class Thresholds:
         min_recovered_session_success: fraction of old sessions' operations that
             succeed after recovery (phase 8).
         latency_margin: in load mode, latency is "back to normal" once a window's p95
-            is within this fraction above the baseline p95 (0.5: +50 %).
+            is within this fraction above the baseline p95 (0.5: +50 %) ...
+        latency_slack_ms: ... or within this many milliseconds of it, if that is more
+            (differences of a few milliseconds are noise on a busy machine).
         min_new_login_success_after_recovery: in load mode, fraction of logins that
             arrive after the breaker closed and must succeed.
         min_integrity: fraction of acknowledged writes that must be readable afterwards.
@@ -121,6 +123,7 @@ class Thresholds:
     recovery_login_within_s: float = 15.0
     min_recovered_session_success: float = 1.0
     latency_margin: float = 0.5
+    latency_slack_ms: float = 10.0
     min_new_login_success_after_recovery: float = 1.0
     min_integrity: float = 1.0
 
