@@ -1,13 +1,19 @@
-"""Test-wide helpers: the time unit, and waiting on a condition with a deadline."""
+"""Test-wide helpers: the time unit, waiting on a condition, processes, targets."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import re
 from collections.abc import Awaitable, Callable
+from importlib import resources
+from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
+
+from authdrill.process._gone import alive
 
 # Every duration a test waits for is a multiple of this unit; slow machines raise it.
 TIME_UNIT = float(os.environ.get("AUTHDRILL_TEST_TIME_UNIT", "1"))
@@ -29,3 +35,44 @@ async def eventually(
             return last
         await asyncio.sleep(interval_s)
     pytest.fail(f"{what}: not true within {within_s * TIME_UNIT:g} s (last: {last!r})")
+
+
+def pid_gone(pid: int) -> bool:
+    """Whether process ``pid`` has terminated (a zombie awaiting its reaper counts)."""
+    try:
+        return not alive(psutil.Process(pid))
+    except psutil.NoSuchProcess:
+        return True
+
+
+def processes_of(run_dir: Path) -> list[psutil.Process]:
+    """Live (non-zombie) processes whose command line mentions ``run_dir``.
+
+    Every service a run starts gets its data directory under the run directory.
+    """
+    needles = {str(run_dir), str(run_dir.resolve())}  # as given, and without symlinks
+    found = []
+    for process in psutil.process_iter(["cmdline", "status"]):
+        if process.info["status"] == psutil.STATUS_ZOMBIE:
+            continue
+        if any(n in part for part in process.info["cmdline"] or [] for n in needles):
+            found.append(process)
+    return found
+
+
+def reference_with_backend_command(command: str) -> str:
+    """The reference target's TOML with the backend's command replaced."""
+    text = (
+        resources.files("authdrill.target.builtin")
+        .joinpath("reference.toml")
+        .read_text(encoding="utf-8")
+    )
+    edited, count = re.subn(
+        r"(\[services\.backend\]\ncommand = )\[.*?\]",
+        lambda match: match.group(1) + command,
+        text,
+        count=1,
+        flags=re.DOTALL,
+    )
+    assert count == 1, "the reference target no longer has a backend command to replace"
+    return edited

@@ -20,7 +20,7 @@ import pytest
 from authdrill import __version__
 from authdrill.process import free_port
 from authdrill.stack.auth.keyring import load_or_create, rotate
-from tests.support import TIME_UNIT
+from tests.support import TIME_UNIT, pid_gone
 
 EXIT_USAGE = 2
 _SERVICE_LINE = re.compile(r"^(?P<name>auth|backend)\s+(?P<url>http://\S+)\s+pid (?P<pid>\d+)\b")
@@ -44,14 +44,6 @@ def _authdrill(
         env=env or _environ(AUTHDRILL_STATE_DIR=str(cwd / "state")),
         check=False,
     )
-
-
-def _gone(pid: int) -> bool:
-    """Whether ``pid`` has terminated (a zombie awaiting its reaper counts as terminated)."""
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
 
 
 # ---------------------------------------------------------------------- basics
@@ -212,7 +204,7 @@ async def test_up_runs_the_stack_until_sigint(tmp_path: Path) -> None:
             _, stderr = await up.communicate()
         assert up.returncode == 0, stderr.decode()
         for name, (url, pid) in services.items():
-            assert _gone(pid), f"{name} (pid {pid}) outlived 'authdrill up'"
+            assert pid_gone(pid), f"{name} (pid {pid}) outlived 'authdrill up'"
             port = int(url.rsplit(":", 1)[1])
             with pytest.raises(ConnectionRefusedError):
                 await asyncio.open_connection("127.0.0.1", port)

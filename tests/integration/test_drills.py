@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from collections.abc import AsyncIterator
-from importlib import resources
 from pathlib import Path
 
-import psutil
 import pytest
 import pytest_asyncio
 
 from authdrill.drill import DrillReport, DrillSettings, Thresholds, run_drill
+from tests.support import processes_of, reference_with_backend_command
 
 # The reference report is shared by several tests; every drill here runs on the module loop.
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -42,19 +40,6 @@ MEASUREMENTS = (
 # phase fails first, not how long the later ones wait for something that never comes.
 QUICK = Thresholds(breaker_close_within_s=3, recovery_login_within_s=5, breaker_open_within_s=3)
 START_MARKER = "--- authdrill: started"
-
-
-def processes_of(run_dir: Path) -> list[psutil.Process]:
-    """Live processes whose command line mentions ``run_dir`` (every service of a run does)."""
-    needles = {str(run_dir), str(run_dir.resolve())}  # as given, and without symlinks
-    found = []
-    for process in psutil.process_iter(["cmdline", "status"]):
-        cmdline = process.info["cmdline"] or []
-        if process.info["status"] == psutil.STATUS_ZOMBIE:
-            continue
-        if any(n in part for part in cmdline for n in needles):
-            found.append(process)
-    return found
 
 
 def failures(report: DrillReport) -> str:
@@ -195,24 +180,6 @@ async def test_twenty_users_pass(tmp_path: Path) -> None:
     assert persisted.passed
     # 20 users x 3 rounds x (2 calls + 1 round trip)
     assert persisted.observed == "100.0% (180/180)"
-
-
-def reference_with_backend_command(command: str) -> str:
-    """The reference target's TOML with the backend's command replaced."""
-    text = (
-        resources.files("authdrill.target.builtin")
-        .joinpath("reference.toml")
-        .read_text(encoding="utf-8")
-    )
-    edited, count = re.subn(
-        r"(\[services\.backend\]\ncommand = )\[.*?\]",
-        lambda match: match.group(1) + command,
-        text,
-        count=1,
-        flags=re.DOTALL,
-    )
-    assert count == 1, "the reference target no longer has a backend command to replace"
-    return edited
 
 
 async def test_a_backend_that_cannot_start_errors_the_setup_phase(tmp_path: Path) -> None:

@@ -14,14 +14,14 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from contextlib import contextmanager
-from importlib import resources
 from pathlib import Path
 
 import psutil
 import pytest
 
+from authdrill.process._gone import alive
 from authdrill.target import load_target
-from tests.support import TIME_UNIT
+from tests.support import TIME_UNIT, processes_of, reference_with_backend_command
 
 AUTH_OUTAGE_PHASES = [
     "setup",
@@ -64,36 +64,6 @@ def authdrill(*args: str, cwd: Path, timeout_s: float) -> subprocess.CompletedPr
 def flat(text: str) -> str:
     """``text`` with every run of whitespace as one space (the console wraps long lines)."""
     return " ".join(text.split())
-
-
-def processes_of(run_dir: Path) -> list[psutil.Process]:
-    """Live (non-zombie) processes whose command line mentions ``run_dir``."""
-    needles = {str(run_dir), str(run_dir.resolve())}  # as given, and without symlinks
-    found = []
-    for process in psutil.process_iter(["cmdline", "status"]):
-        if process.info["status"] == psutil.STATUS_ZOMBIE:
-            continue
-        if any(n in part for part in process.info["cmdline"] or [] for n in needles):
-            found.append(process)
-    return found
-
-
-def reference_with_backend_command(command: str) -> str:
-    """The reference target's TOML with the backend's command replaced."""
-    text = (
-        resources.files("authdrill.target.builtin")
-        .joinpath("reference.toml")
-        .read_text(encoding="utf-8")
-    )
-    edited, count = re.subn(
-        r"(\[services\.backend\]\ncommand = )\[.*?\]",
-        lambda match: match.group(1) + command,
-        text,
-        count=1,
-        flags=re.DOTALL,
-    )
-    assert count == 1, "the reference target no longer has a backend command to replace"
-    return edited
 
 
 # ---------------------------------------------------------------------- exit codes and files
@@ -312,19 +282,12 @@ def wait_for_line(lines: queue.Queue[str], pattern: str, *, within_s: float) -> 
 def wait_until_gone(processes: list[psutil.Process], *, within_s: float) -> list[psutil.Process]:
     """Poll until every process has exited (or is a zombie); the ones still alive at the end."""
     deadline = time.monotonic() + within_s
-    alive = processes
-    while alive and time.monotonic() < deadline:
-        alive = [p for p in alive if _alive(p)]
-        if alive:
-            psutil.wait_procs(alive, timeout=0.05)  # a polling period, not a settle time
-    return [p for p in alive if _alive(p)]
-
-
-def _alive(process: psutil.Process) -> bool:
-    try:
-        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
+    remaining = processes
+    while remaining and time.monotonic() < deadline:
+        remaining = [p for p in remaining if alive(p)]
+        if remaining:
+            psutil.wait_procs(remaining, timeout=0.05)  # a polling period, not a settle time
+    return [p for p in remaining if alive(p)]
 
 
 def test_ctrl_c_exits_130_and_leaves_no_process(tmp_path: Path) -> None:

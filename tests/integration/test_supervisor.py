@@ -31,7 +31,7 @@ from authdrill.process import (
     TcpProbe,
     free_port,
 )
-from tests.support import TIME_UNIT, eventually
+from tests.support import TIME_UNIT, eventually, pid_gone
 
 PROGRAM = Path(__file__).parent / "programs" / "service.py"
 START_MARKER = "--- authdrill: started"
@@ -102,14 +102,6 @@ async def _refused(port: int) -> bool:
         return True
     writer.close()
     return False
-
-
-def _gone(pid: int) -> bool:
-    """Whether ``pid`` has terminated (a zombie awaiting its reaper counts as terminated)."""
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
 
 
 def _status(pid: int) -> str:
@@ -291,7 +283,7 @@ async def test_kill_takes_the_whole_process_tree_quickly(sup: Supervisor) -> Non
     report = await sup["tree"].kill()
 
     assert not psutil.pid_exists(pid)
-    assert _gone(grandchild), "the grandchild outlived the kill"
+    assert pid_gone(grandchild), "the grandchild outlived the kill"
     assert await _refused(_port(spec))
     assert report.port_refusing_s is not None
     assert report.pid_gone_s < 1.0 * TIME_UNIT, (
@@ -425,7 +417,7 @@ async def test_leaving_the_supervisor_stops_every_child(tmp_path: Path, leave_by
             if leave_by == "exception":
                 raise _BodyError
     assert len(pids) == 3, "the body did not run to its end"
-    assert [pid for pid in pids if not _gone(pid)] == []
+    assert [pid for pid in pids if not pid_gone(pid)] == []
     assert list((state_dir / "runs").glob("*.json")) == [], "the run record was left behind"
 
 
@@ -458,7 +450,7 @@ async def test_children_die_with_a_sigkilled_runner(tmp_path: Path) -> None:
     child = 0
     try:
         child = await _read_child_pid(runner)
-        assert not _gone(child)
+        assert not pid_gone(child)
         runner.kill()
         assert await runner.wait() == -signal.SIGKILL
 
@@ -478,7 +470,7 @@ async def test_children_die_with_a_sigkilled_runner(tmp_path: Path) -> None:
         if runner.returncode is None:
             runner.kill()
             await runner.wait()
-        if child and not _gone(child):
+        if child and not pid_gone(child):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(child, signal.SIGKILL)
 
@@ -520,7 +512,7 @@ async def test_reaper_kills_what_a_dead_run_left_behind(
     async with Supervisor(tmp_path / "run", state_dir=state_dir) as sup:
         assert len(sup.reaped) == 1
         assert f"orphan (pid {sleeper.pid}) left by run crashed-run" in sup.reaped[0]
-        assert _gone(sleeper.pid)
+        assert pid_gone(sleeper.pid)
     assert not record.exists()
 
 
