@@ -76,3 +76,26 @@ def reference_with_backend_command(command: str) -> str:
     )
     assert count == 1, "the reference target no longer has a backend command to replace"
     return edited
+
+
+# The DESIGN phase table and the measurement names: the contract the tests hold to.
+AUTH_OUTAGE_PHASES = [
+    "setup",
+    "sessions",
+    "fail",
+    "persist",
+    "new_logins",
+    "breaker",
+    "restore",
+    "recover",
+]
+REQUIRED_MEASUREMENTS = (
+    "auth_kill_to_down_ms",
+    "auth_restart_to_ready_ms",
+    "recovery_to_first_login_ms",
+    "outage_session_success_rate",
+    "outage_login_p99_ms",
+    "breaker_open_after_ms",
+    "breaker_closed_after_recovery_ms",
+    "websocket_disconnects",
+)

@@ -11,31 +11,16 @@ import pytest
 import pytest_asyncio
 
 from authdrill.drill import DrillReport, DrillSettings, Thresholds, run_drill
-from tests.support import processes_of, reference_with_backend_command
+from tests.support import (
+    AUTH_OUTAGE_PHASES,
+    REQUIRED_MEASUREMENTS,
+    processes_of,
+    reference_with_backend_command,
+)
 
 # The reference report is shared by several tests; every drill here runs on the module loop.
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-AUTH_OUTAGE_PHASES = [
-    "setup",
-    "sessions",
-    "fail",
-    "persist",
-    "new_logins",
-    "breaker",
-    "restore",
-    "recover",
-]
-MEASUREMENTS = (
-    "auth_kill_to_down_ms",
-    "auth_restart_to_ready_ms",
-    "recovery_to_first_login_ms",
-    "outage_session_success_rate",
-    "outage_login_p99_ms",
-    "breaker_open_after_ms",
-    "breaker_closed_after_recovery_ms",
-    "websocket_disconnects",
-)
 # Short waits for the phases after a broken variant's first failure: what matters is which
 # phase fails first, not how long the later ones wait for something that never comes.
 QUICK = Thresholds(breaker_close_within_s=3, recovery_login_within_s=5, breaker_open_within_s=3)
@@ -73,8 +58,8 @@ async def test_auth_outage_passes_against_the_reference(
 async def test_every_measurement_is_taken(reference_run: tuple[DrillReport, Path]) -> None:
     """The DESIGN's 8 measurements are numbers >= 0; no operation failed, no socket dropped."""
     report, _ = reference_run
-    assert tuple(report.measurements)[: len(MEASUREMENTS)] == MEASUREMENTS
-    for name in MEASUREMENTS:
+    assert tuple(report.measurements)[: len(REQUIRED_MEASUREMENTS)] == REQUIRED_MEASUREMENTS
+    for name in REQUIRED_MEASUREMENTS:
         value = report.measurements[name]
         assert isinstance(value, int | float), f"{name} was not measured: {value!r}"
         assert not isinstance(value, bool)

@@ -21,28 +21,14 @@ import pytest
 
 from authdrill.process._gone import alive
 from authdrill.target import load_target
-from tests.support import TIME_UNIT, processes_of, reference_with_backend_command
+from tests.support import (
+    AUTH_OUTAGE_PHASES,
+    REQUIRED_MEASUREMENTS,
+    TIME_UNIT,
+    processes_of,
+    reference_with_backend_command,
+)
 
-AUTH_OUTAGE_PHASES = [
-    "setup",
-    "sessions",
-    "fail",
-    "persist",
-    "new_logins",
-    "breaker",
-    "restore",
-    "recover",
-]
-MEASUREMENTS = {
-    "auth_kill_to_down_ms",
-    "auth_restart_to_ready_ms",
-    "recovery_to_first_login_ms",
-    "outage_session_success_rate",
-    "outage_login_p99_ms",
-    "breaker_open_after_ms",
-    "breaker_closed_after_recovery_ms",
-    "websocket_disconnects",
-}
 DRILL_TIMEOUT_S = 90 * TIME_UNIT  # a whole drill; it normally takes ~5 s
 QUICK_TIMEOUT_S = 30 * TIME_UNIT  # a command that starts no service, or fails at setup
 LONG_DRILL = ("run", "--setting", "persist_rounds=1000")  # persist takes far longer than a signal
@@ -91,8 +77,8 @@ def test_passing_run_exits_0_and_writes_json_and_junit(tmp_path: Path) -> None:
             assert check.keys() == {"name", "passed", "expected", "observed"}
             assert check["passed"] is True
             checks += 1
-    assert document["measurements"].keys() >= MEASUREMENTS
-    assert all(document["measurements"][name] is not None for name in MEASUREMENTS)
+    assert document["measurements"].keys() >= set(REQUIRED_MEASUREMENTS)
+    assert all(document["measurements"][name] is not None for name in REQUIRED_MEASUREMENTS)
 
     suite = ET.parse(tmp_path / "r.xml").getroot().find("testsuite")  # noqa: S314
     assert suite is not None
