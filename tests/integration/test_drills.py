@@ -67,6 +67,9 @@ async def test_every_measurement_is_taken(reference_run: tuple[DrillReport, Path
         assert value >= 0, f"{name} = {value}"
     assert report.measurements["outage_session_success_rate"] == 1.0
     assert report.measurements["websocket_disconnects"] == 0
+    # 3 users: too few for a per-session memory figure; not load mode: no baseline rate
+    assert report.measurements["memory_per_session_kb"] is None
+    assert report.measurements["baseline_ops_per_s"] is None
 
 
 async def test_breaker_timeline_goes_closed_open_closed(

@@ -343,6 +343,7 @@ def test_summary_of_a_failing_report_names_phases_checks_and_the_verdict() -> No
     assert "97.2% (175/180)" in text
     assert ">= 100%" in text
     assert "exit code 3" in text
+    assert "failed in 0.50 s" in text, "a phase row shows its status and duration together"
     verdict = next(line for line in text.splitlines() if "FAILED" in line)
     assert "persist" in verdict
     assert "PASSED" not in text

@@ -44,6 +44,8 @@ __all__ = [
     "setup",
 ]
 
+MEMORY_SAMPLE_MIN_USERS = 100  # fewer sessions: memory_per_session_kb is left out (None)
+
 
 async def setup(env: DrillEnv) -> list[Check]:
     """Phase: start every service on a free port, dependencies first; start observing."""
@@ -103,7 +105,10 @@ async def sessions(env: DrillEnv) -> list[Check]:
     rss_before = psutil.Process().memory_info().rss
     results = await env.gather_limited([env.open_session(c, "existing") for c in clients])
     grown = psutil.Process().memory_info().rss - rss_before
-    env.measurements["memory_per_session_kb"] = max(0, grown) / 1024 / users
+    # with a handful of sessions, one-off allocations (the first connection, lazy
+    # imports) are the whole figure; per session it means something from ~100 up
+    if users >= MEMORY_SAMPLE_MIN_USERS:
+        env.measurements["memory_per_session_kb"] = max(0, grown) / 1024 / users
     env.sessions = [client for client, ok in zip(clients, results, strict=True) if ok]
     if not env.sessions:
         raise SessionError(f"no session could be established: {_first_failure(env, 'sessions')}")

@@ -137,8 +137,8 @@ def _checks_table(report: DrillReport) -> Table:
         table.add_row(
             Text(_MARK[phase.status], style=style),
             Text(f"{index} {phase.name}: {phase.title}", style="bold"),
-            Text(phase.status, style=style),
-            f"{phase.duration_s:.2f} s",
+            Text(f"{phase.status} in {phase.duration_s:.2f} s", style=style),
+            "",
         )
         if phase.error:
             table.add_row("", Text(phase.error, style="red"), "", "")
