@@ -405,10 +405,18 @@ class Authority:
         )
 
     async def prune(self) -> int:
-        """Delete revocations whose tokens have all expired; returns how many."""
+        """Delete revocations whose tokens have all expired; returns how many.
+
+        The newest row always stays: with it in place no database can hand out a
+        sequence number again, whatever its schema predates (SQLite tables created
+        without AUTOINCREMENT reuse numbers once emptied).
+        """
+        newest = sa.select(sa.func.max(revocations.c.seq)).scalar_subquery()
         async with self.db.write() as conn:
             result = await conn.execute(
-                revocations.delete().where(revocations.c.expires_at < self._clock())
+                revocations.delete().where(
+                    revocations.c.expires_at < self._clock(), revocations.c.seq < newest
+                )
             )
         return int(result.rowcount or 0)
 

@@ -64,6 +64,9 @@ revocations = sa.Table(
     sa.Column("revoked_at", sa.Float, nullable=False),
     sa.Column("expires_at", sa.Float, nullable=False, index=True),
     sa.Column("reason", sa.String(32), nullable=False),
+    # backends hold a cursor into this sequence: a reissued number would be skipped by
+    # every one of them (plain SQLite rowids restart after the table empties)
+    sqlite_autoincrement=True,
 )
 
 feed_meta = sa.Table(
