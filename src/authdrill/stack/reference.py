@@ -24,6 +24,7 @@ def auth_spec(
     """The auth service listening on ``host:port`` with its files in ``data_dir``."""
     argv = [sys.executable, "-m", "authdrill.stack.auth", "--host", host, "--port", str(port)]
     argv += ["--data-dir", str(data_dir)]
+    argv += ["--trusted-proxy", "127.0.0.1"]  # the backend's login proxy, on loopback
     if database_url:
         argv += ["--database-url", database_url]
     return ServiceSpec(
