@@ -156,6 +156,7 @@ def test_render_reference_fills_ports_urls_and_data_dirs() -> None:
     assert auth.argv == (
         *("/usr/bin/python3", "-m", "authdrill.stack.auth", "--host", "127.0.0.1"),
         *("--port", "41001", "--data-dir", str(RUN_DIR / "data" / "auth")),
+        *("--trusted-proxy", "127.0.0.1"),
     )
     assert backend.argv[-4:] == (
         *("--data-dir", str(RUN_DIR / "data" / "backend")),
