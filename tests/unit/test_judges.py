@@ -283,7 +283,7 @@ def breaker(**overrides: object) -> list[Check]:
     arguments: dict[str, object] = {
         "has_health": True,
         "open_after_s": 0.09,
-        "rejection_latencies": [0.002] * 20,
+        "rejections": [refused()] * 20,
         "open_call_baseline": [0.001] * 10,
         "open_call_outage": [0.0011] * 10,
         "backend_ready": True,
@@ -299,6 +299,7 @@ def test_breaker_passes_when_open_fast_unaffected_and_ready() -> None:
     assert all(c.passed for c in checks), failed(checks)
     assert [c.name for c in checks] == [
         "breaker reported OPEN after the kill",
+        "logins refused with 503 + Retry-After",
         "login refusal p99 once open",
         "unauthenticated call p50 in the outage",
         "backend stays ready",
@@ -320,7 +321,7 @@ def test_breaker_fails_when_it_opened_too_late() -> None:
 
 def test_breaker_fails_on_slow_refusals_at_p99() -> None:
     """One slow refusal in twenty pushes p99 over 100 ms."""
-    bad = failed(breaker(rejection_latencies=[0.002] * 19 + [0.5]))
+    bad = failed(breaker(rejections=[refused()] * 19 + [refused(latency_s=0.5)]))
     assert bad.keys() == {"login refusal p99 once open"}
     assert bad["login refusal p99 once open"].expected == "<= 100 ms"
     assert bad["login refusal p99 once open"].observed.endswith(" ms")
@@ -329,8 +330,31 @@ def test_breaker_fails_on_slow_refusals_at_p99() -> None:
 
 def test_breaker_fails_with_no_refusal_measured() -> None:
     """No refusal latency at all is not a fast refusal."""
-    bad = failed(breaker(rejection_latencies=[]))
+    bad = failed(breaker(rejections=[]))
     assert bad["login refusal p99 once open"].observed == "nothing measured"
+    assert "logins refused with 503 + Retry-After" in bad
+
+
+def test_breaker_fails_on_fast_answers_that_are_not_refusals() -> None:
+    """Quick 500s, or a 503 without Retry-After, are not graceful refusals."""
+    for wrong in (
+        refused(status=500),
+        refused(status=200, kind="ok", retry_after=None, json_error=False),
+        refused(retry_after=None),
+    ):
+        bad = failed(breaker(rejections=[refused()] * 19 + [wrong]))
+        assert bad.keys() == {"logins refused with 503 + Retry-After"}, wrong
+        assert bad["logins refused with 503 + Retry-After"].observed.startswith("95.0% (19/20)")
+
+
+def test_breaker_judges_load_arrivals_for_status_not_latency() -> None:
+    """A login that arrived in the phase and got a 500 fails the status check; a slow
+    proper refusal among them does not move the once-open p99."""
+    slow_but_proper = refused(latency_s=0.5)
+    assert all(c.passed for c in breaker(arrivals=[slow_but_proper] * 5))
+    bad = failed(breaker(arrivals=[refused(status=500, retry_after=None)]))
+    assert bad.keys() == {"logins refused with 503 + Retry-After"}
+    assert "500 x1" in bad["logins refused with 503 + Retry-After"].observed
 
 
 def test_breaker_fails_when_open_calls_slow_down_past_the_limit() -> None:
@@ -456,6 +480,14 @@ def test_recover_fails_when_the_breaker_closed_too_late() -> None:
     """Closing later than breaker_close_within_s fails."""
     bad = failed(recover(closed_after_s=16.0))
     assert bad["breaker CLOSED again by itself"].observed == "16000 ms"
+
+
+def test_recover_says_when_logins_were_arriving_as_the_breaker_closed() -> None:
+    """Under load users' logins may be the trial calls: the check does not claim
+    "by itself" then."""
+    names = [c.name for c in recover(logins_arriving=True)]
+    assert "breaker CLOSED again with logins arriving" in names
+    assert "breaker CLOSED again by itself" not in names
 
 
 def test_recover_fails_without_a_new_login() -> None:

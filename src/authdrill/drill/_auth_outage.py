@@ -73,7 +73,7 @@ async def persist(env: DrillEnv) -> list[Check]:
     after = env.open_websockets()
     spec = env.auth.spec
     auth_down = spec.port is None or not await is_listening(spec.host, spec.port)
-    records = existing_in(env, "persist")
+    records = existing_in(env, "fail", "persist")  # from the kill on
     good = sum(r.ok for r in records)
     env.measurements["outage_session_success_rate"] = good / len(records) if records else None
     return judge_persist(
@@ -94,6 +94,8 @@ async def new_logins(env: DrillEnv) -> list[Check]:
     attempts: list[LoginAttempt] = await env.gather_limited(
         [env.attempt_login(c, "new") for c in clients]
     )
+    # arrivals while the kill lands ("fail") may still reach a live auth and succeed
+    # rightly, so they are not judged; the breaker phase judges its own
     attempts += [a for phase, a in env.arrivals if phase in {"persist", "new_logins"}]
     env.measurements["outage_login_p99_ms"] = p((a.latency_s for a in attempts), 99)
     env.measurements["outage_logins"] = len(attempts)
@@ -132,7 +134,8 @@ async def breaker(env: DrillEnv) -> list[Check]:
     checks = judge_breaker(
         has_health=env.target.health is not None,
         open_after_s=open_after,
-        rejection_latencies=[a.latency_s for a in rejections],
+        rejections=rejections,
+        arrivals=[a for phase, a in env.arrivals if phase == "breaker"],
         open_call_baseline=env.facts.get("open_call_baseline", []),
         open_call_outage=await open_call_latencies(env, 10),
         backend_ready=await env.service_ready(env.backend),
@@ -235,9 +238,15 @@ async def recover(env: DrillEnv) -> list[Check]:
     work, nothing acknowledged was lost."""
     ready_at: float = env.facts["auth_ready_at"]
     login_deadline = ready_at + env.thresholds.recovery_login_within_s
-    first_login, closed = await asyncio.gather(
-        _first_login(env, login_deadline), _breaker_closed(env, ready_at)
-    )
+    if env.settings.load_mode:  # logins keep arriving anyway: watch both at once
+        first_login, closed = await asyncio.gather(
+            _first_login(env, login_deadline), _breaker_closed(env, ready_at)
+        )
+    else:
+        # no login until the breaker reports CLOSED: a retrying user's login would be its
+        # half-open trial call, and "closed by itself" would prove nothing
+        closed = await _breaker_closed(env, ready_at)
+        first_login = await _first_login(env, login_deadline)
     env.measurements["recovery_to_first_login_ms"] = (
         None if first_login is None else (first_login - ready_at) * 1000
     )
@@ -262,6 +271,7 @@ async def recover(env: DrillEnv) -> list[Check]:
         refreshes=list(env.recorder.records(phase="recover", op="refresh")),
         websocket_disconnects=disconnects,
         t=env.thresholds,
+        logins_arriving=env.settings.load_mode,
     )
     if env.settings.load_mode:
         checks += _load_recovery_checks(env, ready_at, closed)

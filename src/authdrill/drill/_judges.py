@@ -220,13 +220,20 @@ def judge_breaker(
     *,
     has_health: bool,
     open_after_s: float | None,
-    rejection_latencies: Sequence[float],
+    rejections: Sequence[LoginAttempt],
     open_call_baseline: Sequence[float],
     open_call_outage: Sequence[float],
     backend_ready: bool,
     t: Thresholds,
+    arrivals: Sequence[LoginAttempt] = (),
 ) -> list[Check]:
-    """The breaker opened, refusals are fast, auth-free calls are unaffected, still ready."""
+    """The breaker opened, refusals are fast and proper, auth-free calls are unaffected,
+    still ready.
+
+    ``rejections`` are logins tried once the breaker was seen open (their p99 is
+    judged); ``arrivals`` are other logins of the phase (load mode), judged for status
+    and ``Retry-After`` only.
+    """
     checks = []
     if has_health:
         checks.append(
@@ -237,10 +244,20 @@ def judge_breaker(
                 unit="ms",
             )
         )
+    refused = [*rejections, *arrivals]
+    proper = sum(
+        a.status == t.login_refusal_status and _valid_retry_after(a.retry_after) for a in refused
+    )
+    status_check = fraction_at_least(
+        f"logins refused with {t.login_refusal_status} + Retry-After", proper, len(refused), 1.0
+    )
+    if not status_check.passed and refused:
+        status_check = _with_detail(status_check, f"seen {_describe_statuses(refused)}")
+    checks.append(status_check)
     checks.append(
         at_most(
             "login refusal p99 once open",
-            p(rejection_latencies, 99),
+            p((a.latency_s for a in rejections), 99),
             t.max_rejection_p99_ms,
             unit="ms",
         )
@@ -302,13 +319,19 @@ def judge_recover(
     refreshes: Sequence[OpRecord],
     websocket_disconnects: int,
     t: Thresholds,
+    logins_arriving: bool = False,
 ) -> list[Check]:
-    """Everything came back by itself: breaker, logins, old sessions, refresh."""
+    """Everything came back by itself: breaker, logins, old sessions, refresh.
+
+    ``logins_arriving``: users' logins reached the backend while the breaker closed
+    (load mode), so it may have closed on their trial calls rather than by itself.
+    """
     checks = []
     if has_health:
+        how = "with logins arriving" if logins_arriving else "by itself"
         checks.append(
             at_most(
-                "breaker CLOSED again by itself",
+                f"breaker CLOSED again {how}",
                 _ms(closed_after_s),
                 t.breaker_close_within_s * 1000,
                 unit="ms",
