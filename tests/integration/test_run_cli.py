@@ -302,3 +302,86 @@ def test_sigkilled_runner_takes_its_services_with_it(tmp_path: Path) -> None:
         survivors = wait_until_gone(services, within_s=5 * TIME_UNIT)
     assert survivors == [], [p.info["cmdline"] for p in survivors]
     assert processes_of(run_dir) == []
+
+
+# ---------------------------------------------------------------------- report paths
+
+
+def test_report_under_a_file_exits_2_before_anything_starts(tmp_path: Path) -> None:
+    """A report whose parent directory is missing and cannot be made (a file is in the way)
+    is a usage error naming the option, the path and the problem; nothing is started."""
+    (tmp_path / "notes.txt").write_text("not a directory\n", encoding="utf-8")
+    run_dir = tmp_path / "run"
+    result = authdrill(
+        "run", "--json", "notes.txt/reports/r.json", "--run-dir", str(run_dir),
+        cwd=tmp_path, timeout_s=QUICK_TIMEOUT_S,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stdout + result.stderr
+    stderr = flat(result.stderr)
+    assert "--json" in stderr
+    assert "notes.txt/reports/r.json" in stderr
+    assert "notes.txt is not a directory" in stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout == "", "the drill started"
+    assert not run_dir.exists()
+    assert processes_of(run_dir) == []
+    assert not (tmp_path / ".authdrill").exists()
+
+
+def test_report_path_that_is_a_directory_exits_2_before_anything_starts(tmp_path: Path) -> None:
+    """A report path that is an existing directory is a usage error naming option and path."""
+    (tmp_path / "reports").mkdir()
+    run_dir = tmp_path / "run"
+    result = authdrill(
+        "run", "--json", "r.json", "--junit", "reports", "--run-dir", str(run_dir),
+        cwd=tmp_path, timeout_s=QUICK_TIMEOUT_S,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stdout + result.stderr
+    stderr = flat(result.stderr)
+    assert "--junit: cannot write a report to reports: it is a directory" in stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout == "", "the drill started"
+    assert not run_dir.exists()
+    assert not (tmp_path / "r.json").exists()
+    assert not (tmp_path / ".authdrill").exists()
+
+
+def test_two_reports_to_one_file_exit_2_before_anything_starts(tmp_path: Path) -> None:
+    """Two report options naming the same file would overwrite one report: refused up front."""
+    result = authdrill(
+        "run", "--json", "r.out", "--junit", "./r.out", cwd=tmp_path, timeout_s=QUICK_TIMEOUT_S
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "--junit: cannot write a report to r.out: --json writes the same file" in flat(
+        result.stderr
+    )
+    assert not (tmp_path / ".authdrill").exists()
+
+
+def test_report_that_cannot_be_written_after_the_drill_keeps_the_results(tmp_path: Path) -> None:
+    """A report path that passes the start-up check but cannot be written at the end (here
+    the drill itself makes it a directory: <run>/logs) is exit 2 naming the file and the
+    OS error; the other reports are still written, the verdict and run directory are
+    stated, and the JSON report is saved in the run directory instead."""
+    run_dir = tmp_path / "run"
+    result = authdrill(
+        "run", "--json", "run/logs", "--junit", "r.xml", "--run-dir", str(run_dir), "--quiet",
+        cwd=tmp_path, timeout_s=DRILL_TIMEOUT_S,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "PASSED" in result.stdout
+    stderr = flat(result.stderr)
+    assert "--json: could not write run/logs:" in stderr
+    assert "Is a directory" in stderr
+    assert "Traceback" not in result.stderr
+    assert "the drill passed (exit code 0 but for the report error)" in stderr
+    assert f"run directory: {run_dir}" in stderr
+    assert f"the JSON report is in {run_dir / 'report.json'}" in stderr
+    document = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
+    assert document["passed"] is True
+    assert [p["name"] for p in document["phases"]] == AUTH_OUTAGE_PHASES
+    suite = ET.parse(tmp_path / "r.xml").getroot().find("testsuite")  # noqa: S314
+    assert suite is not None
+    assert suite.get("failures") == "0"
+    assert not [p for p in run_dir.iterdir() if p.name.startswith(".logs")], "temp file left"
+    assert processes_of(run_dir) == []

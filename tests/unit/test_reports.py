@@ -356,3 +356,25 @@ def test_summary_of_a_passing_report_says_passed() -> None:
     assert "FAILED" not in text
     for name in MEASUREMENTS:
         assert name in text
+
+
+def test_write_junit_that_fails_keeps_the_old_file_and_leaves_no_temp_file(
+    tmp_path: Path,
+) -> None:
+    """JUnit is written atomically: a write that fails midway leaves the previous file whole."""
+    path = tmp_path / "r.xml"
+    write_junit(PASSING, path)
+    before = path.read_bytes()
+    unencodable = report(
+        PhaseResult(
+            "setup",
+            "Start the target",
+            "failed",
+            1.0,
+            (Check(name="lone surrogate \ud800", passed=False, expected="x", observed="y"),),
+        )
+    )
+    with pytest.raises(UnicodeEncodeError):
+        write_junit(unencodable, path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["r.xml"]

@@ -1,7 +1,10 @@
 """``authdrill run [DRILL]``: run a drill against a target and report.
 
 Exit codes: 0 every check held; 1 a check failed (or a later phase errored); 2 bad
-usage, a bad target file, or a service that would not start (setup errored).
+usage, a bad target file, a report file that cannot be written, or a service that would
+not start (setup errored). Report paths are checked before anything starts; a report
+that still cannot be written after the drill is exit 2 too (the summary says the drill's
+own verdict), and the JSON report is then kept in the run directory as report.json.
 Ctrl-C (or SIGTERM) stops the drill; cleanup still runs and no process is left behind.
 """
 
@@ -10,8 +13,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +36,10 @@ from authdrill.target import resolve_target
 
 __all__ = ["register"]
 
+Writer = Callable[[DrillReport, Path], None]
+
 EXIT_PASSED, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+FALLBACK_REPORT = "report.json"  # in the run directory, when a requested report failed
 
 
 def register(commands: Any) -> None:
@@ -125,6 +133,7 @@ def _run(ns: argparse.Namespace) -> int:
             raise ConfigError("DRILL", f"unknown drill {ns.drill!r} (drills: {', '.join(DRILLS)})")
         settings, thresholds = _options(ns)
         target = resolve_target(ns.target)
+        _check_report_paths(ns)
     except AuthdrillError as exc:
         errors.print(f"authdrill run: error: {exc}", markup=False)
         return EXIT_USAGE
@@ -151,11 +160,107 @@ def _run(ns: argparse.Namespace) -> int:
         errors.print(f"authdrill run: error: {exc}", markup=False)
         return EXIT_USAGE
     print_summary(console, report)
-    for path, writer in ((ns.json, write_json), (ns.junit, write_junit), (ns.html, write_html)):
-        if path is not None:
-            writer(report, path)
-            console.print(f"[dim]wrote {path}[/]", highlight=False)
+    if not _write_reports(ns, report, console=console, errors=errors):
+        return EXIT_USAGE
     return _exit_code(report)
+
+
+def _requested_reports(ns: argparse.Namespace) -> Iterator[tuple[str, Path, Writer]]:
+    """``(option, path, writer)`` of each report asked for, in the order they are written."""
+    for option, path, writer in (
+        ("--json", ns.json, write_json),
+        ("--junit", ns.junit, write_junit),
+        ("--html", ns.html, write_html),
+    ):
+        if path is not None:
+            yield option, path, writer
+
+
+def _check_report_paths(ns: argparse.Namespace) -> None:
+    """Refuse, before anything starts, report paths that cannot be written.
+
+    Raises:
+        ConfigError: keyed by the option (``--junit``), naming the path and the problem.
+    """
+    seen: dict[str, str] = {}
+    for option, path, _writer in _requested_reports(ns):
+        problem = _report_path_problem(path)
+        # abspath, not resolve(): no file system access, and it catches r.json vs ./r.json
+        absolute = os.path.abspath(path)  # noqa: PTH100 - see above
+        if problem is None and absolute in seen:
+            problem = f"{seen[absolute]} writes the same file"
+        if problem is not None:
+            raise ConfigError(option, f"cannot write a report to {path}: {problem}")
+        seen[absolute] = option
+
+
+def _report_path_problem(path: Path) -> str | None:
+    """Why a report cannot be written to ``path``, or ``None`` if it can (as far as we see).
+
+    This mirrors what the report writers need (``report._files.write_text_atomically``):
+    they create missing parent directories, then write a temporary file next to ``path``
+    and rename it over ``path``. So ``path`` must not be a directory, and its nearest
+    existing ancestor must be a directory we may create entries in.
+    """
+    try:
+        if path.is_dir():
+            return "it is a directory"
+        ancestor = path.parent
+        while not ancestor.exists() and ancestor != ancestor.parent:
+            ancestor = ancestor.parent
+        if not ancestor.is_dir():
+            return f"{ancestor} is not a directory"
+        if not os.access(ancestor, os.W_OK | os.X_OK):
+            return f"directory {ancestor} is not writable"
+    except OSError as exc:  # e.g. an ancestor we may not look into
+        return exc.strerror or str(exc)
+    return None
+
+
+def _write_reports(
+    ns: argparse.Namespace, report: DrillReport, *, console: Console, errors: Console
+) -> bool:
+    """Write every requested report; say which could not be written; never lose the results.
+
+    One report failing does not stop the others. If any failed, the drill's own verdict
+    and the run directory are stated, and the JSON report is pointed to (``--json``, if
+    that one was written) or saved in the run directory. Returns whether every requested
+    report was written.
+    """
+    json_path: Path | None = None
+    failed = False
+    for option, path, writer in _requested_reports(ns):
+        try:
+            writer(report, path)
+        except OSError as exc:
+            failed = True
+            errors.print(
+                f"authdrill run: error: {option}: could not write {path}: {exc}", markup=False
+            )
+        else:
+            json_path = path if option == "--json" else json_path
+            console.print(f"[dim]wrote {path}[/]", highlight=False)
+    if not failed:
+        return True
+    run_dir = Path(str(report.details.get("run_dir", ".")))
+    errors.print(
+        f"authdrill run: the drill {'passed' if report.passed else 'failed'} (exit code "
+        f"{_exit_code(report)} but for the report error); run directory: {run_dir}",
+        markup=False,
+    )
+    if json_path is None:
+        json_path = run_dir / FALLBACK_REPORT
+        try:
+            write_json(report, json_path)
+        except OSError as exc:
+            errors.print(
+                f"authdrill run: error: could not save the JSON report to {json_path} either: "
+                f"{exc}; the summary above is all that is left",
+                markup=False,
+            )
+            return False
+    errors.print(f"authdrill run: the JSON report is in {json_path}", markup=False)
+    return False
 
 
 def _exit_code(report: DrillReport) -> int:

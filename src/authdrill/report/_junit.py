@@ -11,6 +11,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from authdrill.drill import DrillReport
+from authdrill.report._files import write_text_atomically
 
 __all__ = ["junit_xml", "write_junit"]
 
@@ -65,6 +66,5 @@ def junit_xml(report: DrillReport) -> str:
 
 
 def write_junit(report: DrillReport, path: Path) -> None:
-    """Write :func:`junit_xml` of ``report`` to ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(junit_xml(report), encoding="utf-8")
+    """Write :func:`junit_xml` of ``report`` to ``path`` (atomically: never half a file)."""
+    write_text_atomically(path, junit_xml(report))
