@@ -1,7 +1,7 @@
 """The ``authdrill`` command line.
 
 Exit codes: 0 success, 1 a drill check failed, 2 bad usage / bad configuration / a
-service that would not start.
+service that would not start / a report that could not be written; 130 interrupted.
 """
 
 from __future__ import annotations
