@@ -60,22 +60,28 @@ def processes_of(run_dir: Path) -> list[psutil.Process]:
     return found
 
 
-def reference_with_backend_command(command: str) -> str:
-    """The reference target's TOML with the backend's command replaced."""
-    text = (
+def reference_with_commands(**commands: str) -> str:
+    """The reference target's TOML with some services' commands replaced (TOML arrays)."""
+    edited = (
         resources.files("authdrill.target.builtin")
         .joinpath("reference.toml")
         .read_text(encoding="utf-8")
     )
-    edited, count = re.subn(
-        r"(\[services\.backend\]\ncommand = )\[.*?\]",
-        lambda match: match.group(1) + command,
-        text,
-        count=1,
-        flags=re.DOTALL,
-    )
-    assert count == 1, "the reference target no longer has a backend command to replace"
+    for service, command in commands.items():
+        edited, count = re.subn(
+            rf"(\[services\.{service}\]\n(?:#[^\n]*\n)*command = )\[.*?\]",
+            lambda match, command=command: match.group(1) + command,
+            edited,
+            count=1,
+            flags=re.DOTALL,
+        )
+        assert count == 1, f"the reference target no longer has a {service} command to replace"
     return edited
+
+
+def reference_with_backend_command(command: str) -> str:
+    """The reference target's TOML with the backend's command replaced."""
+    return reference_with_commands(backend=command)
 
 
 # The DESIGN phase table and the issue's measurement names: the contract the tests hold to.

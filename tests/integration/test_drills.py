@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from collections.abc import AsyncIterator
@@ -16,7 +17,10 @@ from tests.support import (
     REQUIRED_MEASUREMENTS,
     processes_of,
     reference_with_backend_command,
+    reference_with_commands,
 )
+
+PROGRAM = Path(__file__).parent / "programs" / "service.py"
 
 # The reference report is shared by several tests; every drill here runs on the module loop.
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -192,3 +196,28 @@ async def test_a_backend_that_cannot_start_errors_the_setup_phase(tmp_path: Path
         (name, "skipped") for name in AUTH_OUTAGE_PHASES[1:]
     ]
     assert processes_of(tmp_path / "run") == [], "auth outlived the failed setup"
+
+
+async def test_setup_fails_when_a_service_is_unready_once_the_next_one_started(
+    tmp_path: Path,
+) -> None:
+    """The backend breaks auth as it starts (GET /break): both started, but setup fails,
+    naming auth; the later phases are skipped."""
+    stand_in = json.dumps(str(PROGRAM))
+    target = tmp_path / "breaks-auth.toml"
+    target.write_text(
+        reference_with_commands(
+            auth=f'["{{python}}", {stand_in}, "http", "--port", "{{port}}"]',
+            backend=f'["{{python}}", {stand_in}, "http", "--port", "{{port}}", '
+            '"--hit", "{services.auth.url}/break"]',
+        ),
+        encoding="utf-8",
+    )
+    report = await run_drill("auth-outage", target=target, run_dir=tmp_path / "run")
+    setup = report.phase("setup")
+    assert setup.status == "failed", failures(report)
+    bad = {c.name: c for c in setup.checks if not c.passed}
+    assert bad.keys() == {"auth ready with every service up"}, failures(report)
+    assert bad["auth ready with every service up"].observed.endswith("then not ready any more")
+    assert report.first_failure is setup
+    assert {p.status for p in report.phases[1:]} == {"skipped"}

@@ -1,7 +1,7 @@
 """The auth-outage drill: the 8 phases of the DESIGN table.
 
 ====  ===========  ===========================================================
- 1    setup        every service passes its readiness probe
+ 1    setup        every service passes its readiness probe, still once all are up
  2    sessions     all N sessions established (login, WebSocket, calls)
  3    fail         auth SIGKILLed: pid gone and port refusing, measured
  4    persist      existing sessions keep working: 100 %, no WebSocket drop

@@ -156,8 +156,8 @@ class DrillEnv:
         return self.supervisor[self.target.backend]
 
     # ------------------------------------------------------------------ target
-    async def start_target(self) -> list[tuple[str, float, float]]:
-        """Start every service in dependency order; ``(name, ready_s, timeout_s)`` each."""
+    async def start_target(self) -> list[tuple[str, float]]:
+        """Start every service in dependency order; ``(name, ready_s)`` each."""
         ports = allocate_ports(self.target, free_port)
         self.urls = service_urls(self.target, ports)
         specs = render_services(
@@ -173,7 +173,7 @@ class DrillEnv:
         for spec in specs:
             self.progress.note(f"starting {spec.name} on {spec.url or 'no port'}")
             report = await self.supervisor.start(spec)
-            started.append((spec.name, report.ready_s, spec.start_timeout_s))
+            started.append((spec.name, report.ready_s))
         return started
 
     async def service_ready(self, service: ManagedService) -> bool:

@@ -50,8 +50,12 @@ MEMORY_SAMPLE_MIN_USERS = 100  # fewer sessions: memory_per_session_kb is left o
 async def setup(env: DrillEnv) -> list[Check]:
     """Phase: start every service on a free port, dependencies first; start observing."""
     starts = await env.start_target()
+    judged = []
+    for name, ready_s in starts:
+        service = env.supervisor[name]
+        judged.append((name, ready_s, service.running and await env.service_ready(service)))
     env.start_observers()
-    return judge_setup(starts)
+    return judge_setup(judged)
 
 
 async def open_call_latencies(env: DrillEnv, samples: int) -> list[float]:
@@ -142,7 +146,7 @@ async def fail(env: DrillEnv) -> list[Check]:
     report = await env.auth.kill()
     down = (
         max(report.pid_gone_s, report.port_refusing_s)
-        if report.port_refusing_s is not None
+        if report.pid_gone_s is not None and report.port_refusing_s is not None
         else None
     )
     env.measurements["auth_kill_to_down_ms"] = None if down is None else down * 1000

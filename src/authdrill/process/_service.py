@@ -36,6 +36,7 @@ __all__ = ["KillReport", "ManagedService", "ServiceSpec", "StartReport"]
 
 _TAIL_LINES = 40
 _PORT_DEADLINE_S = 5.0
+_KILL_DEADLINE_S = 5.0  # SIGKILLed and not gone by then: reported, not waited for
 _IS_POSIX = os.name != "nt"
 _POSIX_SIGNALS = (
     {
@@ -97,13 +98,14 @@ class KillReport:
     """How a kill went, in seconds from the signal.
 
     Attributes:
-        pid_gone_s: until the process was reaped.
+        pid_gone_s: until the process and every descendant were gone (``None``: some
+            were still there when the 5 s bound passed).
         port_refusing_s: until the port refused connections (``None``: no port, or it
             still accepted when the 5 s bound passed).
         exit_code: the (negative signal) exit code.
     """
 
-    pid_gone_s: float
+    pid_gone_s: float | None
     port_refusing_s: float | None
     exit_code: int | None
 
@@ -285,20 +287,34 @@ class ManagedService:
         elif action == "term":  # pragma: no cover
             self._proc.terminate()
 
-    async def _terminate_group(self) -> None:
-        """Kill the group and every descendant that escaped it; reap."""
+    async def _terminate_group(self, *, within_s: float | None = None) -> bool:
+        """Kill the group and every descendant that escaped it; reap.
+
+        Returns whether all of them were gone within ``within_s`` (``None``: wait for
+        the process itself as long as it takes). One still there stays recorded for
+        the reaper.
+        """
         if self._proc is None:
-            return
+            return True
         strays = self._descendants()
         if self._proc.returncode is None:
             self._signal_group("kill")
         for stray in strays:
             with contextlib.suppress(psutil.Error):
                 stray.kill()
-        await self._proc.wait()
-        await wait_gone_async(strays, timeout_s=1.0)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        try:
+            async with asyncio.timeout(within_s):
+                await self._proc.wait()
+        except TimeoutError:
+            return False
+        left = 1.0 if within_s is None else max(0.0, within_s - (loop.time() - started))
+        if await wait_gone_async(strays, timeout_s=left):
+            return False
         if self._record is not None:
             self._record.remove(self.name)
+        return True
 
     async def stop(self) -> int | None:
         """SIGTERM, wait up to ``stop_timeout_s``, then SIGKILL; returns the exit code."""
@@ -334,8 +350,8 @@ class ManagedService:
         assert self._proc is not None
         loop = asyncio.get_running_loop()
         sent = loop.time()
-        await self._terminate_group()
-        pid_gone = loop.time() - sent
+        gone = await self._terminate_group(within_s=_KILL_DEADLINE_S)
+        pid_gone = loop.time() - sent if gone else None
         refusing: float | None = None
         if self.spec.port is not None and await wait_refusing(
             self.spec.host, self.spec.port, deadline=sent + _PORT_DEADLINE_S

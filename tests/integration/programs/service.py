@@ -2,10 +2,11 @@
 
 Every line goes to stdout, flushed, so the supervisor's log file and output tail see it.
 
-    service.py http --port P [--delay S] [--ignore-term] [--grandchild]
+    service.py http --port P [--delay S] [--ignore-term] [--grandchild] [--hit URL]
         HTTP server; GET /health answers 503 until S seconds after start, then 200.
-        SIGTERM exits 0 (unless --ignore-term); --grandchild first spawns a sleeping
-        grandchild in the same process group.
+        GET /break makes every later GET answer 503 (a dependant broke it). SIGTERM
+        exits 0 (unless --ignore-term); --grandchild first spawns a sleeping grandchild
+        in the same process group; --hit GETs URL once before serving.
     service.py tcp --port P [--delay S]     accept TCP connections from S seconds on
     service.py log [--delay S]              print "ready" after S seconds, then idle
     service.py exit [--port P] --code N --say TEXT
@@ -25,6 +26,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -42,10 +44,15 @@ def _exit_on_term(_signum: int, _frame: Any) -> None:
 
 
 def _handler(ready_at: float) -> type[BaseHTTPRequestHandler]:
+    broken = threading.Event()
+
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            ready = time.monotonic() >= ready_at
-            status = 200 if ready or self.path != "/health" else 503
+            if self.path == "/break":
+                broken.set()
+                say("broken by a GET /break")
+            ready = time.monotonic() >= ready_at and not broken.is_set()
+            status = 200 if ready or self.path not in {"/health", "/health/ready"} else 503
             body = f"{os.getpid()}\n".encode()
             self.send_response(status)
             self.send_header("Content-Length", str(len(body)))
@@ -65,6 +72,9 @@ def serve_http(args: argparse.Namespace) -> int:
             [sys.executable, "-c", f"import time; time.sleep({_FOREVER_S})"]
         )
         say(f"grandchild pid {grandchild.pid}")
+    if args.hit:
+        with urllib.request.urlopen(args.hit, timeout=10) as answer:  # noqa: S310 - a test URL
+            say(f"GET {args.hit}: {answer.status}")
     server = ThreadingHTTPServer(("127.0.0.1", args.port), _handler(time.monotonic() + args.delay))
     server.daemon_threads = True
     say(f"serving pid {os.getpid()} on port {args.port}")
@@ -119,6 +129,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     http.add_argument("--delay", type=float, default=0.0)
     http.add_argument("--ignore-term", action="store_true")
     http.add_argument("--grandchild", action="store_true")
+    http.add_argument("--hit")
     tcp = modes.add_parser("tcp")
     tcp.add_argument("--port", type=int, required=True)
     tcp.add_argument("--delay", type=float, default=0.0)
