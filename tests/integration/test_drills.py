@@ -115,6 +115,20 @@ async def test_isolation_drill_passes(tmp_path: Path) -> None:
     assert processes_of(tmp_path / "run") == []
 
 
+async def test_isolation_drill_fails_when_readiness_depends_on_auth(tmp_path: Path) -> None:
+    """A backend whose readiness probe calls auth fails the isolation phase, and only it."""
+    report = await run_drill(
+        "isolation", target="builtin:broken-ready-needs-auth", run_dir=tmp_path / "run"
+    )
+    assert not report.passed
+    assert report.first_failure is not None
+    assert report.first_failure.name == "isolation", failures(report)
+    failed_checks = [c.name for c in report.first_failure.checks if not c.passed]
+    assert "backend stays ready" in failed_checks, failures(report)
+    assert [p.status for p in report.phases[:3]] == ["passed"] * 3, failures(report)
+    assert processes_of(tmp_path / "run") == []
+
+
 @pytest.mark.parametrize(
     ("variant", "phase", "check"),
     [

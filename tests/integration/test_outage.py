@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import time
 
+import httpx
 import pytest
+from websockets.exceptions import InvalidStatus
 
 from tests.integration.support import Stack, StackFactory, bearer
 from tests.support import TIME_UNIT, eventually
@@ -194,3 +196,69 @@ async def test_outage_does_not_extend_a_token_past_its_expiry(
     await eventually(
         expired, within_s=ttl + 2, what="token expires during the outage", interval_s=0.1
     )
+
+
+# The backend refreshes its key set every REFRESH_S while auth is up, so when auth dies
+# the set is at most about REFRESH_S old; it is trusted until it is STALE_BOUND_S old.
+# The gap (about 2 units) is what the "still works" check below has to happen in.
+KEYS_REFRESH_S = 0.5 * TIME_UNIT
+KEYS_STALE_BOUND_S = 2.5 * TIME_UNIT
+
+
+# The key set lives in the backend's memory and data directory, not in its database.
+@pytest.mark.parametrize("db_kind", ["sqlite"])
+async def test_key_set_past_its_maximum_staleness_answers_503_not_401(
+    stack_factory: StackFactory,
+) -> None:
+    """In an outage a token works while the key set is young enough, then gets 503, never 401."""
+    stack = await stack_factory(
+        backend_args=(
+            "--jwks-refresh-interval", str(KEYS_REFRESH_S),
+            "--jwks-max-staleness", str(KEYS_STALE_BOUND_S),
+        )
+    )  # fmt: skip
+    seen = await stack.new_session()  # presented before the bound: verified, then cached
+    unseen = await stack.new_session()  # first presented after the bound: full verification
+    assert (await stack.me(seen["access_token"])).status_code == 200
+    assert (await stack.health())["keys"]["source"] == "auth"
+    await stack.auth.kill()
+
+    # (a) straight after the kill the set is at most about one refresh interval old
+    still = await stack.me(seen["access_token"])
+    assert still.status_code == 200, still.text
+    keys = (await stack.health())["keys"]
+    assert keys["usable"] is True
+    assert keys["age_s"] < KEYS_STALE_BOUND_S
+
+    # (b) once the set is older than the bound the backend cannot judge: 503, never 401
+    async def unavailable() -> httpx.Response | None:
+        response = await stack.me(seen["access_token"])
+        assert response.status_code in {200, 503}, f"{response.status_code} {response.text}"
+        return response if response.status_code == 503 else None
+
+    response = await eventually(
+        unavailable, within_s=KEYS_STALE_BOUND_S / TIME_UNIT + 2, what="stale key set gives 503"
+    )
+    _assert_keys_unavailable(response)
+    _assert_keys_unavailable(await stack.me(unseen["access_token"]))
+    with pytest.raises(InvalidStatus) as refused:
+        async with stack.ws(seen["access_token"]):
+            pass
+    assert refused.value.response.status_code == 503
+    assert json.loads(refused.value.response.body)["error"] == "keys_unavailable"
+
+    health = await stack.health()
+    assert health["status"] == "degraded"
+    assert health["keys"]["usable"] is False
+    assert health["keys"]["max_staleness_s"] == KEYS_STALE_BOUND_S
+    assert health["keys"]["age_s"] > KEYS_STALE_BOUND_S
+    ready = await stack.http.get(f"{stack.backend_url}/health/ready")
+    assert ready.status_code == 200, "a stale key set must not take the backend out of rotation"
+
+
+def _assert_keys_unavailable(response: httpx.Response) -> None:
+    """``response`` is the documented "cannot judge" answer: 503, Retry-After, JSON error."""
+    assert response.status_code == 503, f"{response.status_code} {response.text}"
+    assert response.json()["error"] == "keys_unavailable"
+    assert int(response.headers["retry-after"]) >= 1
+    assert "www-authenticate" not in response.headers

@@ -7,7 +7,7 @@ import contextlib
 import hashlib
 import json
 import re
-import sqlite3
+import secrets
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,10 +16,15 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import create_async_engine
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from authdrill.process import Supervisor
+from authdrill.stack.db import normalize_url
 from authdrill.stack.jose import b64url_decode, b64url_encode
+from authdrill.testing import PostgresCluster
 from tests.integration.crafting import assert_invalid_token, sqlite_stack
 from tests.integration.support import Stack, StackFactory, bearer
 from tests.support import TIME_UNIT, eventually
@@ -28,16 +33,45 @@ shared = pytest.mark.asyncio(loop_scope="module")
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
 
 
-@pytest.fixture
-def db_kind() -> str:
-    """Security tests run on SQLite only."""
-    return "sqlite"
+@pytest_asyncio.fixture(
+    scope="module",
+    loop_scope="module",
+    params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
+)
+async def shared_stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Stack]:
+    """One stack per database for the tests here: each works on sessions of its own.
+
+    Rotation, reuse detection and revocation are database work (reuse detection rests
+    on an UPDATE's rowcount), so every test runs on SQLite and on PostgreSQL.
+    """
+    root = tmp_path_factory.mktemp(f"sessions-{request.param}")
+    if request.param == "sqlite":
+        async with sqlite_stack(root) as stack:
+            yield stack
+        return
+    # skipped without PostgreSQL binaries, a failure with AUTHDRILL_REQUIRE_POSTGRES=1
+    cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
+    suffix = secrets.token_hex(4)
+    async with postgres_stack(
+        root,
+        auth_db=cluster.create_database(f"auth_{suffix}"),
+        backend_db=cluster.create_database(f"backend_{suffix}"),
+    ) as stack:
+        yield stack
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def shared_stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
-    """One stack for the tests here: each works on sessions of its own."""
-    async with sqlite_stack(tmp_path_factory.mktemp("sessions")) as stack:
+@contextlib.asynccontextmanager
+async def postgres_stack(root: Path, *, auth_db: str, backend_db: str) -> AsyncIterator[Stack]:
+    """Auth and backend on the given databases, stopped on exit (like ``sqlite_stack``)."""
+    async with (
+        Supervisor(root / "run") as supervisor,
+        httpx.AsyncClient(trust_env=False, timeout=10 * TIME_UNIT) as http,
+    ):
+        stack = Stack(supervisor, http, root, auth_db, backend_db, (), ())
+        await stack.start_auth()
+        await stack.start_backend()
         yield stack
 
 
@@ -63,17 +97,49 @@ async def revoked_within(stack: Stack, access_token: str, *, within_s: float) ->
     assert_invalid_token(response, "revoked")
 
 
-def auth_db_cells(auth_dir: Path) -> list[tuple[str, str, Any]]:
-    """Every cell of every table of auth's SQLite database: (table, column, value)."""
+async def auth_db_cells(database_url: str) -> list[tuple[str, str, Any]]:
+    """Every cell of every table of auth's database: (table, column, value)."""
     cells: list[tuple[str, str, Any]] = []
-    uri = f"{(auth_dir / 'auth.db').resolve().as_uri()}?mode=ro"
-    with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
-        tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-        for table in tables:
-            cursor = db.execute(f'SELECT * FROM "{table}"')  # noqa: S608 - names from sqlite_master
-            columns = [d[0] for d in cursor.description]
-            cells += [(table, c, v) for row in cursor for c, v in zip(columns, row, strict=True)]
+    engine = create_async_engine(normalize_url(database_url))
+    try:
+        async with engine.connect() as conn:
+            found = sa.MetaData()
+            await conn.run_sync(found.reflect)
+            assert found.tables, "auth's database has no tables: wrong database?"
+            for table in found.sorted_tables:
+                rows = (await conn.execute(sa.select(table))).mappings().all()
+                cells += [(table.name, c, v) for row in rows for c, v in row.items()]
+    finally:
+        await engine.dispose()
     return cells
+
+
+async def simultaneous_refreshes(
+    stack: Stack, refresh_token: str, count: int
+) -> list[tuple[int, dict[str, Any]]]:
+    """``count`` refreshes of one token that reach auth together: (status, JSON body) each.
+
+    Every connection is opened first and every request is then written without an await
+    in between, so no request waits for another's handshake or client-side work.
+    """
+    body = json.dumps({"refresh_token": refresh_token}).encode()
+    request = (
+        f"POST /refresh HTTP/1.1\r\nHost: 127.0.0.1:{stack.auth_port}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        "Connection: close\r\n\r\n"
+    ).encode() + body
+    streams = [await asyncio.open_connection("127.0.0.1", stack.auth_port) for _ in range(count)]
+    for _reader, writer in streams:
+        writer.write(request)
+    replies = []
+    for reader, writer in streams:
+        async with asyncio.timeout(10 * TIME_UNIT):
+            raw = await reader.read()
+        writer.close()
+        await writer.wait_closed()
+        head, _, payload = raw.partition(b"\r\n\r\n")
+        replies.append((int(head.split(b" ", 2)[1]), json.loads(payload)))
+    return replies
 
 
 async def ping(ws: ClientConnection, msg_id: int) -> None:
@@ -122,7 +188,7 @@ async def test_refresh_tokens_are_stored_only_as_sha256_hashes(shared_stack: Sta
         assert response.status_code == 200, response.text
         issued.append(response.json()["refresh_token"])
 
-    cells = auth_db_cells(shared_stack.auth_dir)
+    cells = await auth_db_cells(shared_stack.auth_db)
     for token in issued:
         leaks = [(t, c) for t, c, v in cells if token in str(v)]
         assert not leaks, f"a raw refresh token is stored in {leaks}"
@@ -171,6 +237,41 @@ async def test_reusing_a_rotated_refresh_token_revokes_the_whole_family(
     await revoked_within(shared_stack, newest["access_token"], within_s=2)
     assert (await shared_stack.me(bystander["access_token"])).status_code == 200
     assert (await refresh(shared_stack, bystander["refresh_token"])).status_code == 200
+
+
+RACERS = 10  # auth's database pool size: each racer gets a connection at once
+ROUNDS = 3  # a round whose transactions happen not to overlap proves less; three rarely all do
+
+
+@shared
+async def test_concurrent_refreshes_with_one_token_have_one_winner_and_revoke_the_family(
+    shared_stack: Stack,
+) -> None:
+    """Simultaneous refreshes of one token: one wins, the others are refused as reuse.
+
+    On PostgreSQL the requests overlap in separate transactions that may all read the
+    token as unused; only the UPDATE's rowcount can tell the losers they lost. Losers
+    that arrive after the family is revoked get ``invalid_grant``; the first is "reused".
+    """
+    username = await shared_stack.register()
+    for _ in range(ROUNDS):
+        session = await shared_stack.login(username)
+        # a burst leaves auth's database pool with idle connections: no racer waits for one
+        await asyncio.gather(
+            *(shared_stack.http.get(f"{shared_stack.auth_url}/health/ready") for _ in range(RACERS))
+        )
+        replies = await simultaneous_refreshes(shared_stack, session["refresh_token"], RACERS)
+        statuses = sorted(status for status, _ in replies)
+        assert statuses == [200] + [401] * (RACERS - 1), replies
+        errors = [body["error"] for status, body in replies if status == 401]
+        assert "refresh_token_reused" in errors, errors
+        assert set(errors) <= {"refresh_token_reused", "invalid_grant"}, errors
+        (winner,) = (body for status, body in replies if status == 200)
+
+        after = await refresh(shared_stack, winner["refresh_token"])
+        assert after.status_code == 401
+        assert after.json()["error"] == "invalid_grant"
+        await revoked_within(shared_stack, winner["access_token"], within_s=2)
 
 
 # ---------------------------------------------------------------------- logout

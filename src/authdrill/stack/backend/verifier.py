@@ -4,6 +4,7 @@
 (token, revoked sid) and a staleness comparison. :meth:`Verifier.verify` adds, on a
 miss, the strict pre-crypto parse, the key-bound signature check and claim validation
 (:mod:`authdrill.stack.jose`, :mod:`authdrill.stack.claims`); only an unknown ``kid``
+— or no key set at all, in the moments after start before the first fetch lands —
 may wait, at most once per cooldown, for a key-set refresh.
 
 Outcomes: valid claims, :class:`~authdrill.errors.InvalidTokenError` (401), or
@@ -85,6 +86,8 @@ class Verifier:
         if hit is not None:
             return hit
         jws = jose.parse_compact(token)  # every pre-crypto rejection happens here
+        if self._keys.keyset is None:  # just started: join the first fetch (or one per cooldown)
+            await self._keys.lookup_unknown(jws.kid)
         now = self._wall()
         self._check_keys_usable(now)
         key = self._keys.lookup(jws.kid) or await self._keys.lookup_unknown(jws.kid)
