@@ -13,6 +13,7 @@ from typing import Any
 import psutil
 import pytest
 
+from authdrill.drill import DrillReport
 from authdrill.process._gone import alive
 
 # Every duration a test waits for is a multiple of this unit; slow machines raise it.
@@ -105,3 +106,21 @@ REQUIRED_MEASUREMENTS = (
     "breaker_closed_after_recovery_ms",
     "websocket_disconnects",
 )
+
+
+def failures(report: DrillReport) -> str:
+    """What went wrong in ``report``, for an assertion message."""
+    return f"{report.drill} against {report.target}:\n{report.describe_failures()}"
+
+
+def assert_fails_first_at(report: DrillReport, phase: str, check: str) -> None:
+    """``report`` failed, first at ``phase``, for ``check``, with every earlier phase passed."""
+    assert not report.passed
+    failure = report.first_failure
+    assert failure is not None
+    assert failure.name == phase, failures(report)
+    assert failure.status == "failed", failures(report)
+    assert check in [c.name for c in failure.checks if not c.passed], failures(report)
+    names = [p.name for p in report.phases]
+    for earlier in report.phases[: names.index(phase)]:
+        assert earlier.status == "passed", failures(report)

@@ -15,6 +15,8 @@ from authdrill.drill import DrillReport, DrillSettings, Thresholds, run_drill
 from tests.support import (
     AUTH_OUTAGE_PHASES,
     REQUIRED_MEASUREMENTS,
+    assert_fails_first_at,
+    failures,
     processes_of,
     reference_with_backend_command,
     reference_with_commands,
@@ -29,10 +31,6 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 # phase fails first, not how long the later ones wait for something that never comes.
 QUICK = Thresholds(breaker_close_within_s=3, recovery_login_within_s=5, breaker_open_within_s=3)
 START_MARKER = "--- authdrill: started"
-
-
-def failures(report: DrillReport) -> str:
-    return f"{report.drill} against {report.target}:\n{report.describe_failures()}"
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -120,12 +118,7 @@ async def test_isolation_drill_fails_when_readiness_depends_on_auth(tmp_path: Pa
     report = await run_drill(
         "isolation", target="builtin:broken-ready-needs-auth", run_dir=tmp_path / "run"
     )
-    assert not report.passed
-    assert report.first_failure is not None
-    assert report.first_failure.name == "isolation", failures(report)
-    failed_checks = [c.name for c in report.first_failure.checks if not c.passed]
-    assert "backend stays ready" in failed_checks, failures(report)
-    assert [p.status for p in report.phases[:3]] == ["passed"] * 3, failures(report)
+    assert_fails_first_at(report, "isolation", "backend stays ready")
     assert processes_of(tmp_path / "run") == []
 
 
@@ -149,16 +142,8 @@ async def test_each_broken_variant_fails_at_its_phase(
         thresholds=QUICK,
         run_dir=tmp_path / "run",
     )
-    assert not report.passed
-    assert report.first_failure is not None
-    assert report.first_failure.name == phase, failures(report)
-    assert report.first_failure.status == "failed", failures(report)
-    failed_checks = [c.name for c in report.first_failure.checks if not c.passed]
-    assert check in failed_checks, failures(report)
-    index = AUTH_OUTAGE_PHASES.index(phase)
     assert [p.name for p in report.phases] == AUTH_OUTAGE_PHASES
-    for earlier in report.phases[:index]:
-        assert earlier.status == "passed", failures(report)
+    assert_fails_first_at(report, phase, check)
     assert processes_of(tmp_path / "run") == []
 
 

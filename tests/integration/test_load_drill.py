@@ -18,11 +18,11 @@ import pytest_asyncio
 
 from authdrill.drill import DrillReport, DrillSettings, Thresholds, run_drill
 from authdrill.report import write_html
-from tests.support import TIME_UNIT
+from tests.support import AUTH_OUTAGE_PHASES as PHASES
+from tests.support import TIME_UNIT, assert_fails_first_at, failures
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-PHASES = ["setup", "sessions", "fail", "persist", "new_logins", "breaker", "restore", "recover"]
 OUTAGE_PHASES = ("persist", "new_logins", "breaker")
 SESSION_OPS = ("api_call", "api_write", "ws_round_trip")
 LOAD = DrillSettings(users=20, duration_s=6, rate=3, think_time_s=0.3)
@@ -32,10 +32,6 @@ SMALL_LOAD = DrillSettings(users=10, duration_s=6, rate=2, think_time_s=0.3)
 # the breaker needs 5 failed calls to open; under this load that takes ~2 s: keep the default 5 s
 QUICK = Thresholds(breaker_close_within_s=2, recovery_login_within_s=4)
 INTEGRITY = "acknowledged writes present afterwards"
-
-
-def failures(report: DrillReport) -> str:
-    return f"{report.drill} against {report.target}:\n{report.describe_failures()}"
 
 
 def groups(report: DrillReport) -> dict[tuple[str, str, str], dict[str, Any]]:
@@ -193,14 +189,10 @@ async def test_each_broken_variant_fails_at_its_phase_under_load(
         thresholds=QUICK,
         run_dir=tmp_path / "run",
     )
-    assert not report.passed
+    assert [p.name for p in report.phases] == PHASES
+    assert_fails_first_at(report, phase, check)
     failure = report.first_failure
     assert failure is not None
-    assert failure.name == phase, failures(report)
-    assert failure.status == "failed", failures(report)
-    assert check in [c.name for c in failure.checks if not c.passed], failures(report)
-    for earlier in report.phases[: PHASES.index(phase)]:
-        assert earlier.status == "passed", failures(report)
     assert report.details["load"]["rounds"] > 0, "the load never ran"
     if variant == "deferred-writes":
         [integrity] = [c for c in failure.checks if c.name == INTEGRITY]
