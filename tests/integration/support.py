@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
 
+from authdrill.drill._scraper import parse_metrics
 from authdrill.process import ManagedService, Supervisor, free_port
 from authdrill.stack.reference import auth_spec, backend_spec
 from tests.support import TIME_UNIT
@@ -121,6 +122,12 @@ class Stack:
         response = await self.http.get(f"{self.backend_url}/health")
         body: dict[str, Any] = response.json()
         return body
+
+    async def backend_metrics(self) -> dict[str, float]:
+        """The backend's ``/metrics`` as ``{"name{label=value,...}": value}``."""
+        response = await self.http.get(f"{self.backend_url}/metrics")
+        assert response.status_code == 200, response.text
+        return parse_metrics(response.text)
 
     def ws(self, token: str | None, **kwargs: Any) -> AbstractAsyncContextManager[ClientConnection]:
         headers = bearer(token) if token else {}

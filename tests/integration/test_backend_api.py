@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
+import sqlite3
+from contextlib import closing
 from typing import Any
+
+import pytest
+from sqlalchemy.engine import make_url
 
 from tests.integration.support import Stack, bearer
 
@@ -151,7 +156,7 @@ async def test_health_reports_dependencies_and_metrics_expose_them(stack: Stack)
     assert (await stack.me(session["access_token"])).status_code == 200
     async with stack.ws(session["access_token"]):
         health = await stack.health()
-        metrics = (await stack.http.get(f"{stack.backend_url}/metrics")).text
+        series = await stack.backend_metrics()
     assert health["status"] == "ok"
     assert health["database"]["status"] == "ok"
     assert health["breaker"]["state"] == "closed"
@@ -160,7 +165,27 @@ async def test_health_reports_dependencies_and_metrics_expose_them(stack: Stack)
     assert health["keys"]["age_s"] < 60
     assert health["revocations"]["age_s"] < 5
     assert health["websockets"] == 1
-    assert "authdrill_breaker_state 0.0" in metrics
-    assert "authdrill_websockets_open 1.0" in metrics
-    assert "authdrill_keyset_age_seconds" in metrics
-    assert 'route="/api/me"' in metrics
+    assert series["authdrill_websockets_open"] == 1
+    me = "method=GET,route=/api/me,service=backend"
+    assert series[f"authdrill_http_request_duration_seconds_count{{{me}}}"] >= 1
+    assert series[f"authdrill_http_requests_total{{{me},status=200}}"] >= 1
+    assert 0 <= series["authdrill_keyset_age_seconds"] < 60
+    assert 0 <= series["authdrill_revocation_feed_age_seconds"] < 5
+    assert series["authdrill_breaker_state"] == 0
+
+
+@pytest.mark.parametrize("db_kind", ["sqlite"])
+async def test_sqlite_databases_run_in_wal_mode(stack: Stack) -> None:
+    """Both services' SQLite files are in WAL mode, so readers never wait for a writer."""
+    session = await stack.new_session()  # a write to each database
+    note = await stack.http.post(
+        f"{stack.backend_url}/api/notes",
+        json={"text": "wal"},
+        headers=bearer(session["access_token"]),
+    )
+    assert note.status_code == 201, note.text
+    for url in (stack.auth_db, stack.backend_db):
+        path = make_url(url).database
+        assert path is not None
+        with closing(sqlite3.connect(path)) as db:
+            assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",), path

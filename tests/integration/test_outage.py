@@ -88,6 +88,9 @@ async def test_auth_restart_keeps_keys_and_the_breaker_closes_by_itself(stack: S
         within_s=5,
         what="breaker opens after failed logins",
     )
+    opened = await stack.backend_metrics()
+    assert opened["authdrill_breaker_state"] == 2  # open
+    assert opened[_transition("closed", "open")] >= 1
 
     await stack.auth.start()  # same spec, same port, same data directory
     kids_after = {
@@ -107,6 +110,14 @@ async def test_auth_restart_keeps_keys_and_the_breaker_closes_by_itself(stack: S
     await eventually(closed, within_s=5, what="breaker closes by itself once auth is back")
     pair = await stack.login(session["username"], via="backend")
     assert (await stack.me(pair["access_token"])).status_code == 200
+    metrics = await stack.backend_metrics()
+    assert metrics["authdrill_breaker_state"] == 0  # closed
+    assert metrics[_transition("open", "half_open")] >= 1
+    assert metrics[_transition("half_open", "closed")] >= 1
+
+
+def _transition(source: str, target: str) -> str:
+    return f"authdrill_breaker_transitions_total{{from_state={source},to_state={target}}}"
 
 
 async def _published_kids(stack: Stack) -> set[str]:
