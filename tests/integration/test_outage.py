@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 
@@ -273,3 +274,60 @@ def _assert_keys_unavailable(response: httpx.Response) -> None:
     assert response.json()["error"] == "keys_unavailable"
     assert int(response.headers["retry-after"]) >= 1
     assert "www-authenticate" not in response.headers
+
+
+# A frozen (SIGSTOPped) auth still accepts TCP connections in the kernel but never answers:
+# every call from the backend runs into its whole-request timeout, shortened here.
+FROZEN_AUTH_TIMEOUT_S = 1.5 * TIME_UNIT
+
+
+@pytest.mark.parametrize("db_kind", ["sqlite"])
+async def test_frozen_auth_never_hangs_a_login_and_the_breaker_opens_then_closes(
+    stack_factory: StackFactory,
+) -> None:
+    """Auth SIGSTOPped: sessions keep working, logins are 503 within the auth timeout and
+    then at once (breaker open); after SIGCONT the breaker closes by itself."""
+    stack = await stack_factory(backend_args=("--auth-timeout", str(FROZEN_AUTH_TIMEOUT_S)))
+    session = await stack.new_session()
+    token = session["access_token"]
+
+    async def timed_login() -> tuple[httpx.Response, float]:
+        started = time.perf_counter()
+        response = await stack.http.post(
+            f"{stack.backend_url}/api/login",
+            json={"username": session["username"], "password": "correct horse battery"},
+        )
+        return response, time.perf_counter() - started
+
+    async with stack.ws(token) as ws:
+        async with stack.supervisor.frozen("auth"):
+            assert (await stack.me(token)).status_code == 200
+            assert await _ws_round_trip(ws, {"type": "ping", "id": "frozen"}) == {
+                "type": "pong",
+                "id": "frozen",
+            }
+            first = await asyncio.gather(*(timed_login() for _ in range(5)))
+            for response, elapsed in first:
+                assert response.status_code == 503, f"{response.status_code} {response.text}"
+                assert response.json()["error"] == "auth_unavailable"
+                assert int(response.headers["retry-after"]) >= 1
+                assert elapsed < FROZEN_AUTH_TIMEOUT_S + 1.0 * TIME_UNIT, f"a hang: {elapsed:.2f} s"
+
+            async def opened() -> bool:
+                return (await stack.health())["breaker"]["state"] == "open"
+
+            await eventually(opened, within_s=2, what="breaker opens on timed-out calls")
+            refused, elapsed = await timed_login()
+            assert refused.status_code == 503
+            assert elapsed < 0.5 * TIME_UNIT, f"refusal with the breaker open took {elapsed:.2f} s"
+            assert (await stack.http.get(f"{stack.backend_url}/health/ready")).status_code == 200
+
+        async def closed() -> bool:
+            return (await stack.health())["breaker"]["state"] == "closed"
+
+        await eventually(closed, within_s=5, what="breaker closes by itself after SIGCONT")
+        assert (await timed_login())[0].status_code == 200
+        assert await _ws_round_trip(ws, {"type": "ping", "id": "thawed"}) == {
+            "type": "pong",
+            "id": "thawed",
+        }
