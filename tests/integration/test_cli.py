@@ -151,10 +151,10 @@ def test_keys_remove_refuses_the_current_key(data_dir: Path) -> None:
 
 
 def test_keys_remove_deletes_a_retired_key(data_dir: Path) -> None:
-    """``keys remove`` of a retired key unpublishes it and deletes its file."""
+    """``keys remove -- KID`` of a retired key unpublishes it and deletes its file."""
     rotate(data_dir / "keys", alg="ES256", retire_after_s=3600, min_published_s=0)
     retired = next(kid for kid, state in _states(data_dir).items() if state == "retired")
-    result = _keys(data_dir, "remove", retired)
+    result = _keys(data_dir, "remove", "--", retired)  # the form for a kid starting with "-"
     assert result.returncode == 0, result.stderr
     assert retired not in _listed(result.stdout)
     assert retired not in _states(data_dir)

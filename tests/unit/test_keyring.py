@@ -16,9 +16,10 @@ from authdrill.stack.auth.keyring import (
     reload_if_changed,
     remove,
     rotate,
+    shell_safe_key,
 )
 from authdrill.stack.jose import parse_compact, sign, verify_signature
-from authdrill.stack.jwk import parse_jwks, thumbprint
+from authdrill.stack.jwk import generate_private_key, parse_jwks, thumbprint
 
 T0 = 1_000_000.0
 RETIRE = 3600.0  # retired keys stay published this long
@@ -343,3 +344,32 @@ def test_reload_if_changed(key_dir: Path, ring: Keyring) -> None:
     assert reloaded is not ring
     assert reloaded.records == rotated.records
     assert reload_if_changed(reloaded) is reloaded
+
+
+# ------------------------------------------------------------------ kids on a command line
+
+
+def _key_with_a_dash_kid() -> Any:
+    """An ES256 key whose thumbprint starts with ``-`` (1 in 64; 2000 draws never miss)."""
+    for _ in range(2000):
+        key = generate_private_key("ES256")
+        if thumbprint(key.public_key()).startswith("-"):
+            return key
+    raise AssertionError("no key with a '-' thumbprint in 2000 draws")
+
+
+def test_a_kid_starting_with_a_dash_is_drawn_again() -> None:
+    """A key whose kid would read as a command-line option is replaced by the next one."""
+    dash, plain = _key_with_a_dash_kid(), generate_private_key("ES256")
+    draws = iter([dash, dash, plain])
+    kid, key = shell_safe_key(lambda: next(draws))
+    assert key is plain
+    assert kid == thumbprint(plain.public_key())
+    assert not kid.startswith("-")
+
+
+def test_a_generator_that_only_gives_dash_kids_is_an_error() -> None:
+    """A generator stuck on such keys is an error, not an endless loop."""
+    dash = _key_with_a_dash_kid()
+    with pytest.raises(RuntimeError, match="starting with '-'"):
+        shell_safe_key(lambda: dash)

@@ -54,7 +54,7 @@ def register(commands: Any) -> None:
 
     removing = actions.add_parser("remove", help="unpublish a (compromised) key at once")
     common(removing)
-    removing.add_argument("kid")
+    removing.add_argument("kid", help="the key's kid (put -- before a kid that begins with -)")
     removing.set_defaults(handler=_remove)
 
 

@@ -28,7 +28,7 @@ import os
 import stat
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -41,7 +41,15 @@ from authdrill.errors import KeyStoreError
 from authdrill.stack.jose import VerificationKey
 from authdrill.stack.jwk import generate_private_key, public_jwk, thumbprint
 
-__all__ = ["KeyRecord", "Keyring", "load_or_create", "reload_if_changed", "remove", "rotate"]
+__all__ = [
+    "KeyRecord",
+    "Keyring",
+    "load_or_create",
+    "reload_if_changed",
+    "remove",
+    "rotate",
+    "shell_safe_key",
+]
 
 _MANIFEST = "keyring.json"
 _LOCK = ".lock"
@@ -133,9 +141,28 @@ def _write_private(path: Path, data: bytes) -> None:
         raise
 
 
+_KEYGEN_ATTEMPTS = 64  # each draw has a 1/64 chance of a kid starting with "-"
+
+
+def shell_safe_key(generate: Callable[[], Any]) -> tuple[str, Any]:
+    """A key from ``generate`` whose kid (its RFC 7638 thumbprint) does not start with ``-``.
+
+    Such a kid would read as an option on a command line (``authdrill keys remove KID``)
+    and make an awkward file name (``KID.pem``), so that key is drawn again.
+
+    Raises:
+        RuntimeError: ``generate`` kept giving such keys (it is not random: a bug).
+    """
+    for _ in range(_KEYGEN_ATTEMPTS):
+        private_key = generate()
+        kid = thumbprint(private_key.public_key())
+        if not kid.startswith("-"):
+            return kid, private_key
+    raise RuntimeError(f"{_KEYGEN_ATTEMPTS} generated keys all had a kid starting with '-'")
+
+
 def _new_key(directory: Path, alg: str, state: str, now: float) -> tuple[KeyRecord, Any]:
-    private_key = generate_private_key(alg)
-    kid = thumbprint(private_key.public_key())
+    kid, private_key = shell_safe_key(lambda: generate_private_key(alg))
     pem = private_key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
