@@ -5,7 +5,7 @@
   thing is what gets it rejected. :func:`assemble` builds any shape by hand.
 * :class:`Tripwire` is a TCP listener on a free port that counts every connection: put
   its URL in a token (``jku``, ``x5u``, ``kid``) and assert nobody ever dialled it.
-* :func:`sqlite_stack` runs auth and backend on SQLite for a whole test module, for tests
+* :func:`running_stack` runs auth and backend on SQLite for a whole test module, for tests
   that do not disturb each other (each uses its own users and sessions).
 """
 
@@ -41,8 +41,8 @@ __all__ = [
     "b64json",
     "claims",
     "jwks_fetches",
+    "running_stack",
     "sign_raw",
-    "sqlite_stack",
 ]
 
 ISSUER = "authdrill-auth"
@@ -191,10 +191,19 @@ async def jwks_fetches(stack: Stack) -> int:
 
 
 @contextlib.asynccontextmanager
-async def sqlite_stack(
-    root: Path, *, auth_args: Sequence[str] = (), backend_args: Sequence[str] = ()
+async def running_stack(
+    root: Path,
+    *,
+    auth_args: Sequence[str] = (),
+    backend_args: Sequence[str] = (),
+    auth_db: str | None = None,
+    backend_db: str | None = None,
 ) -> AsyncIterator[Stack]:
-    """Auth and backend on SQLite under ``root``, stopped on exit (like ``stack_factory``)."""
+    """Auth and backend under ``root``, stopped on exit (like ``stack_factory``).
+
+    Their databases are SQLite files under ``root`` unless ``auth_db``/``backend_db``
+    give other URLs (a PostgreSQL cluster's).
+    """
     async with (
         Supervisor(root / "run") as supervisor,
         httpx.AsyncClient(trust_env=False, timeout=10 * TIME_UNIT) as http,
@@ -203,8 +212,8 @@ async def sqlite_stack(
             supervisor,
             http,
             root,
-            default_sqlite_url(root / "auth", "auth"),
-            default_sqlite_url(root / "backend", "backend"),
+            auth_db or default_sqlite_url(root / "auth", "auth"),
+            backend_db or default_sqlite_url(root / "backend", "backend"),
             auth_args,
             backend_args,
         )

@@ -22,7 +22,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from authdrill.stack.jose import ALLOWED_ALGORITHMS, b64url_decode, b64url_encode
-from tests.integration.crafting import sqlite_stack
+from tests.integration.crafting import running_stack
 from tests.integration.support import Stack, bearer
 from tests.support import TIME_UNIT, eventually
 
@@ -39,7 +39,7 @@ def db_kind() -> str:
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def shared_stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
     """One stack for the read-only and bad-input tests here."""
-    async with sqlite_stack(tmp_path_factory.mktemp("hygiene")) as stack:
+    async with running_stack(tmp_path_factory.mktemp("hygiene")) as stack:
         yield stack
 
 
@@ -170,7 +170,7 @@ async def logged_run(tmp_path_factory: pytest.TempPathFactory) -> LoggedRun:
     """Register, log in, refresh, use, WebSocket, log out, at DEBUG; then stop both services."""
     debug = ("--log-level", "DEBUG")
     root = tmp_path_factory.mktemp("logs")
-    async with sqlite_stack(root, auth_args=debug, backend_args=debug) as stack:
+    async with running_stack(root, auth_args=debug, backend_args=debug) as stack:
         password, wrong_password = f"pw-{secrets.token_hex(8)}", f"wrong-{secrets.token_hex(8)}"
         tokens = await _exercise(stack, password, wrong_password)
         pem_lines = _pem_bodies(stack.auth_dir / "keys")

@@ -18,7 +18,7 @@ import pytest_asyncio
 
 from authdrill.stack.jose import b64url_decode
 from authdrill.stack.reference import auth_spec
-from tests.integration.crafting import sqlite_stack
+from tests.integration.crafting import running_stack
 from tests.integration.support import FAST_AUTH, PASSWORD, Stack, StackFactory
 from tests.support import TIME_UNIT
 
@@ -43,7 +43,7 @@ def db_kind() -> str:
 async def shared_stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
     """Auth trusts X-Forwarded-For from 127.0.0.1, so each test can be its own clients."""
     auth_args = ("--trusted-proxy", "127.0.0.1", "--login-failures-per-client", str(CLIENT_LIMIT))
-    async with sqlite_stack(tmp_path_factory.mktemp("passwords"), auth_args=auth_args) as stack:
+    async with running_stack(tmp_path_factory.mktemp("passwords"), auth_args=auth_args) as stack:
         yield stack
 
 

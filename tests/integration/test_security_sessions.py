@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import json
 import re
 import secrets
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,11 +19,10 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from authdrill.process import Supervisor
 from authdrill.stack.db import normalize_url
 from authdrill.stack.jose import b64url_decode, b64url_encode
 from authdrill.testing import PostgresCluster
-from tests.integration.crafting import assert_invalid_token, sqlite_stack
+from tests.integration.crafting import assert_invalid_token, running_stack
 from tests.integration.support import Stack, StackFactory, bearer
 from tests.support import TIME_UNIT, eventually
 
@@ -48,30 +45,17 @@ async def shared_stack(
     """
     root = tmp_path_factory.mktemp(f"sessions-{request.param}")
     if request.param == "sqlite":
-        async with sqlite_stack(root) as stack:
+        async with running_stack(root) as stack:
             yield stack
         return
     # skipped without PostgreSQL binaries, a failure with AUTHDRILL_REQUIRE_POSTGRES=1
     cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
     suffix = secrets.token_hex(4)
-    async with postgres_stack(
+    async with running_stack(
         root,
         auth_db=cluster.create_database(f"auth_{suffix}"),
         backend_db=cluster.create_database(f"backend_{suffix}"),
     ) as stack:
-        yield stack
-
-
-@contextlib.asynccontextmanager
-async def postgres_stack(root: Path, *, auth_db: str, backend_db: str) -> AsyncIterator[Stack]:
-    """Auth and backend on the given databases, stopped on exit (like ``sqlite_stack``)."""
-    async with (
-        Supervisor(root / "run") as supervisor,
-        httpx.AsyncClient(trust_env=False, timeout=10 * TIME_UNIT) as http,
-    ):
-        stack = Stack(supervisor, http, root, auth_db, backend_db, (), ())
-        await stack.start_auth()
-        await stack.start_backend()
         yield stack
 
 

@@ -41,8 +41,8 @@ from tests.integration.crafting import (
     b64json,
     claims,
     jwks_fetches,
+    running_stack,
     sign_raw,
-    sqlite_stack,
 )
 from tests.integration.support import Stack, StackFactory, bearer
 from tests.support import TIME_UNIT, eventually
@@ -60,7 +60,7 @@ def db_kind() -> str:
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def shared_stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
     """One stack for every test here that only sends tokens (none changes server state)."""
-    async with sqlite_stack(tmp_path_factory.mktemp("tokens")) as stack:
+    async with running_stack(tmp_path_factory.mktemp("tokens")) as stack:
         yield stack
 
 
